@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+/* Shared state of pci-assignctl: the parsed global options and the verbs.
+ * A verb gets argv starting with the verb name itself (like systemd's
+ * dispatch_verb()) and returns 0, a negative errno after it has printed its
+ * one-line error, or CTL_USAGE_ERROR after a usage hint. */
+
+/* Never an errno value (those stop at 4095), so it can share the return
+ * channel with them. */
+#define CTL_USAGE_ERROR (-4096)
+
+enum {
+        CTL_EXIT_OK = 0,
+        CTL_EXIT_FAILURE = 1,
+        CTL_EXIT_USAGE = 2,
+};
+
+extern bool arg_json;
+extern bool arg_legend;
+extern bool arg_ask_password;
+extern const char *arg_owner;
+
+int verb_list(sd_bus *bus, int argc, char *argv[]);
+int verb_show(sd_bus *bus, int argc, char *argv[]);
+int verb_check(sd_bus *bus, int argc, char *argv[]);

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+
+static bool arg_read_only = false;
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\n"
+               "Owns PCI device assignment on this host: exports every PCI function\n"
+               "on the system bus as org.pciassign1.\n\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show package version\n"
+               "     --read-only         Export everything, change nothing on the host\n"
+               "     --log-level=LEVEL   emerg, alert, crit, err, warning, notice, info, debug\n",
+               program_invocation_short_name);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_READ_ONLY,
+                ARG_LOG_LEVEL,
+        };
+        static const struct option options[] = {
+                { "help",      no_argument,       NULL, 'h'           },
+                { "version",   no_argument,       NULL, ARG_VERSION   },
+                { "read-only", no_argument,       NULL, ARG_READ_ONLY },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                {}
+        };
+        int c, l;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("pci-assignd %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_READ_ONLY:
+                        arg_read_only = true;
+                        break;
+                case ARG_LOG_LEVEL:
+                        l = log_level_from_string(optarg);
+                        if (l < 0) {
+                                fprintf(stderr, "Invalid log level \"%s\".\n", optarg);
+                                return -EINVAL;
+                        }
+                        log_set_max_level(l);
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        abort();
+                }
+
+        if (optind < argc) {
+                fprintf(stderr, "%s takes no arguments.\n", program_invocation_short_name);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        ManagerOptions opts = {};
+        char status[256];
+        sigset_t ss;
+        int r;
+
+        log_open();
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        /* SIGTERM/SIGINT are handled by sd-event: the loop exits cleanly */
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0) {
+                log_error_errno(errno, "Failed to block signals: %m");
+                return EXIT_FAILURE;
+        }
+        /* a client that goes away mid-reply must not kill us */
+        signal(SIGPIPE, SIG_IGN);
+
+        opts.read_only = arg_read_only;
+        r = manager_new(&opts, &m);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0) {
+                log_error_errno(r, "Failed to install signal handlers: %m");
+                return EXIT_FAILURE;
+        }
+
+        (void) sd_notify(false, "STATUS=Enumerating PCI functions...");
+        r = manager_startup(m);
+        if (r < 0) {
+                (void) sd_notifyf(false, "STATUS=Failed to start: %s\nERRNO=%i", strerror(-r), -r);
+                return EXIT_FAILURE;
+        }
+
+        manager_status(m, status, sizeof status);
+        log_info("Ready: %s.", status);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
+
+        r = sd_event_loop(m->event);
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %m");
+                return EXIT_FAILURE;
+        }
+        log_info("Exiting.");
+        return EXIT_SUCCESS;
+}

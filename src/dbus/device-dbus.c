@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager-dbus.h"
+
+int device_object_path(const PciDevice *d, char **ret) {
+        return sd_bus_path_encode(PCIASSIGN_DEVICE_PREFIX, d->name, ret);
+}
+
+static int device_find(sd_bus *bus, const char *path, const char *interface,
+                       void *userdata, void **found, sd_bus_error *error) {
+        Manager *m = userdata;
+        char *label = NULL;
+        PciAddress a;
+        PciDevice *d;
+        int r;
+
+        r = sd_bus_path_decode(path, PCIASSIGN_DEVICE_PREFIX, &label);
+        if (r <= 0)
+                return r;
+        /* a path label is untrusted input like any other string */
+        r = pci_address_parse(label, &a);
+        free(label);
+        if (r < 0)
+                return 0;
+        d = topology_find(m->topology, &a);
+        if (!d)
+                return 0;
+        *found = d;
+        return 1;
+}
+
+static int device_enumerate(sd_bus *bus, const char *path, void *userdata,
+                            char ***nodes, sd_bus_error *error) {
+        Manager *m = userdata;
+        Topology *t = m->topology;
+        char **l;
+        int r;
+
+        l = calloc(t->n_devices + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_devices; i++) {
+                r = device_object_path(t->devices[i], &l[i]);
+                if (r < 0) {
+                        for (size_t j = 0; j < i; j++)
+                                free(l[j]);
+                        free(l);
+                        return r;
+                }
+        }
+        *nodes = l;
+        return 0;
+}
+
+static int property_get_address(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply,
+                                void *userdata, sd_bus_error *error) {
+        PciDevice *d = userdata;
+        return sd_bus_message_append(reply, "s", d->name);
+}
+
+#define DEFINE_BOOL_GETTER(name, expr)                                                  \
+        static int property_get_##name(sd_bus *bus, const char *path,                  \
+                                       const char *interface, const char *property,    \
+                                       sd_bus_message *reply, void *userdata,          \
+                                       sd_bus_error *error) {                          \
+                const PciDevice *d = userdata;                                          \
+                return sd_bus_message_append(reply, "b", (int) (expr));                 \
+        }
+
+DEFINE_BOOL_GETTER(multifunction, pci_device_is_multifunction(d))
+DEFINE_BOOL_GETTER(bridge, pci_device_is_bridge(d))
+DEFINE_BOOL_GETTER(boot_vga, d->boot_vga)
+
+/* Absent-but-reserved functions and assignment come with reservations:
+ * until then every exported function is present and assigned to no one. */
+static int property_get_present(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply,
+                                void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "b", 1);
+}
+
+static int property_get_assigned(sd_bus *bus, const char *path, const char *interface,
+                                 const char *property, sd_bus_message *reply,
+                                 void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "b", 0);
+}
+
+static int property_get_host_driver(sd_bus *bus, const char *path, const char *interface,
+                                    const char *property, sd_bus_message *reply,
+                                    void *userdata, sd_bus_error *error) {
+        const PciDevice *d = userdata;
+        /* Without a recorded host driver, the bound driver is the host
+         * driver unless it is one of ours (vfio, pci-stub). */
+        const char *h = d->driver && !pci_driver_is_vfio(d->driver) &&
+                        strcmp(d->driver, "pci-stub") != 0 ? d->driver : "";
+        return sd_bus_message_append(reply, "s", h);
+}
+
+static int property_get_pcie_type(sd_bus *bus, const char *path, const char *interface,
+                                  const char *property, sd_bus_message *reply,
+                                  void *userdata, sd_bus_error *error) {
+        const PciDevice *d = userdata;
+        return sd_bus_message_append(reply, "s",
+                                     d->config_valid ? pci_express_type_to_string(d->config.pcie_type) : "");
+}
+
+static int property_get_parent(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply,
+                               void *userdata, sd_bus_error *error) {
+        const PciDevice *d = userdata;
+        char buf[PCI_ADDRESS_STRLEN];
+        return sd_bus_message_append(reply, "s", d->has_parent ? pci_address_format(&d->parent, buf) : "");
+}
+
+static int property_get_physfn(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply,
+                               void *userdata, sd_bus_error *error) {
+        const PciDevice *d = userdata;
+        char buf[PCI_ADDRESS_STRLEN];
+        return sd_bus_message_append(reply, "s", d->is_vf ? pci_address_format(&d->physfn, buf) : "");
+}
+
+static int property_get_virtfns(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply,
+                                void *userdata, sd_bus_error *error) {
+        const PciDevice *d = userdata;
+        char buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->n_virtfns; i++) {
+                r = sd_bus_message_append(reply, "s", pci_address_format(&d->virtfns[i], buf));
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get_bars(sd_bus *bus, const char *path, const char *interface,
+                             const char *property, sd_bus_message *reply,
+                             void *userdata, sd_bus_error *error) {
+        const PciDevice *d = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(ytt)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->resources.n_bars; i++) {
+                const PciBar *b = &d->resources.bars[i];
+                if (!b->mem)
+                        continue;
+                r = sd_bus_message_append(reply, "(ytt)", b->index, b->start, b->size);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get_reservation(sd_bus *bus, const char *path, const char *interface,
+                                    const char *property, sd_bus_message *reply,
+                                    void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "o", "/");
+}
+
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+
+const sd_bus_vtable device_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Address", "s", property_get_address, 0, CONST),
+        SD_BUS_PROPERTY("VendorId", "q", NULL, offsetof(PciDevice, vendor_id), CONST),
+        SD_BUS_PROPERTY("DeviceId", "q", NULL, offsetof(PciDevice, device_id), CONST),
+        SD_BUS_PROPERTY("SubsystemVendorId", "q", NULL, offsetof(PciDevice, subsystem_vendor_id), CONST),
+        SD_BUS_PROPERTY("SubsystemDeviceId", "q", NULL, offsetof(PciDevice, subsystem_device_id), CONST),
+        SD_BUS_PROPERTY("Class", "u", NULL, offsetof(PciDevice, class_code), CONST),
+        SD_BUS_PROPERTY("Revision", "y", NULL, offsetof(PciDevice, revision), CONST),
+        SD_BUS_PROPERTY("VendorName", "s", NULL, offsetof(PciDevice, vendor_name), CONST),
+        SD_BUS_PROPERTY("DeviceName", "s", NULL, offsetof(PciDevice, device_name), CONST),
+        SD_BUS_PROPERTY("Driver", "s", NULL, offsetof(PciDevice, driver), CHANGE),
+        SD_BUS_PROPERTY("DriverOverride", "s", NULL, offsetof(PciDevice, driver_override), CHANGE),
+        SD_BUS_PROPERTY("HostDriver", "s", property_get_host_driver, 0, CHANGE),
+        SD_BUS_PROPERTY("IOMMUGroup", "i", NULL, offsetof(PciDevice, iommu_group), CHANGE),
+        SD_BUS_PROPERTY("NUMANode", "i", NULL, offsetof(PciDevice, numa_node), CHANGE),
+        SD_BUS_PROPERTY("ResetMethods", "as", NULL, offsetof(PciDevice, reset_methods), CHANGE),
+        SD_BUS_PROPERTY("Multifunction", "b", property_get_multifunction, 0, CONST),
+        SD_BUS_PROPERTY("Bridge", "b", property_get_bridge, 0, CONST),
+        SD_BUS_PROPERTY("BootVGA", "b", property_get_boot_vga, 0, CONST),
+        SD_BUS_PROPERTY("PCIeType", "s", property_get_pcie_type, 0, CONST),
+        SD_BUS_PROPERTY("Parent", "s", property_get_parent, 0, CONST),
+        SD_BUS_PROPERTY("PhysicalFunction", "s", property_get_physfn, 0, CONST),
+        SD_BUS_PROPERTY("VirtualFunctions", "as", property_get_virtfns, 0, CHANGE),
+        SD_BUS_PROPERTY("Bars", "a(ytt)", property_get_bars, 0, CONST),
+        SD_BUS_PROPERTY("Present", "b", property_get_present, 0, CHANGE),
+        SD_BUS_PROPERTY("Reservation", "o", property_get_reservation, 0, CHANGE),
+        SD_BUS_PROPERTY("Assigned", "b", property_get_assigned, 0, CHANGE),
+        SD_BUS_VTABLE_END
+};
+
+int device_dbus_export(Manager *m) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, PCIASSIGN_DEVICE_PREFIX, "org.pciassign1.Device",
+                                       device_vtable, device_find, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(m->bus, NULL, PCIASSIGN_DEVICE_PREFIX, device_enumerate, m);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "manager-dbus.h"
+
+int group_object_path(unsigned id, char **ret) {
+        char label[16];
+        snprintf(label, sizeof label, "%u", id);
+        return sd_bus_path_encode(PCIASSIGN_GROUP_PREFIX, label, ret);
+}
+
+/* Strict: decimal digits only, no sign, no leading zeros, fits in 31 bits */
+static int parse_group_label(const char *s, unsigned *ret) {
+        unsigned long v = 0;
+        size_t i;
+
+        if (!s || !*s || (s[0] == '0' && s[1]))
+                return -EINVAL;
+        for (i = 0; s[i]; i++) {
+                if (s[i] < '0' || s[i] > '9' || i >= 10)
+                        return -EINVAL;
+                v = v * 10 + (unsigned long) (s[i] - '0');
+        }
+        if (v > INT32_MAX)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int group_find(sd_bus *bus, const char *path, const char *interface,
+                      void *userdata, void **found, sd_bus_error *error) {
+        Manager *m = userdata;
+        char *label = NULL;
+        IommuGroup *g;
+        unsigned id;
+        int r;
+
+        r = sd_bus_path_decode(path, PCIASSIGN_GROUP_PREFIX, &label);
+        if (r <= 0)
+                return r;
+        r = parse_group_label(label, &id);
+        free(label);
+        if (r < 0)
+                return 0;
+        g = topology_find_group(m->topology, id);
+        if (!g)
+                return 0;
+        *found = g;
+        return 1;
+}
+
+static int group_enumerate(sd_bus *bus, const char *path, void *userdata,
+                           char ***nodes, sd_bus_error *error) {
+        Manager *m = userdata;
+        Topology *t = m->topology;
+        char **l;
+        int r;
+
+        l = calloc(t->n_groups + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_groups; i++) {
+                r = group_object_path(t->groups[i]->id, &l[i]);
+                if (r < 0) {
+                        for (size_t j = 0; j < i; j++)
+                                free(l[j]);
+                        free(l);
+                        return r;
+                }
+        }
+        *nodes = l;
+        return 0;
+}
+
+static int property_get_devices(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply,
+                                void *userdata, sd_bus_error *error) {
+        const IommuGroup *g = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < g->n_members; i++) {
+                r = sd_bus_message_append(reply, "s", g->members[i]->name);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get_viable(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply,
+                               void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "b", (int) topology_group_viable(userdata));
+}
+
+static int property_get_reservation(sd_bus *bus, const char *path, const char *interface,
+                                    const char *property, sd_bus_message *reply,
+                                    void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "o", "/");
+}
+
+const sd_bus_vtable group_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Id", "u", NULL, offsetof(IommuGroup, id), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Devices", "as", property_get_devices, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Viable", "b", property_get_viable, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Reservation", "o", property_get_reservation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_VTABLE_END
+};
+
+int group_dbus_export(Manager *m) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, PCIASSIGN_GROUP_PREFIX, "org.pciassign1.Group",
+                                       group_vtable, group_find, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(m->bus, NULL, PCIASSIGN_GROUP_PREFIX, group_enumerate, m);
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+ssize_t read_at(int dirfd, const char *name, void *buf, size_t size) {
+        _cleanup_close_ int fd = -1;
+        size_t got = 0;
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+
+        /* sysfs hands out an attribute in one read, but config space may
+         * come in pieces: loop until EOF or the buffer is full. */
+        while (got < size) {
+                ssize_t n = read(fd, (char *) buf + got, size - got);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        return (ssize_t) got;
+}
+
+ssize_t read_line_at(int dirfd, const char *name, char *buf, size_t size) {
+        ssize_t n;
+
+        if (size < 2)
+                return -EINVAL;
+        n = read_at(dirfd, name, buf, size);
+        if (n < 0)
+                return n;
+        if ((size_t) n >= size)
+                return -EFBIG;
+        buf[n] = 0;
+        /* an attribute never carries NUL bytes; cut at the first one */
+        n = (ssize_t) strlen(buf);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+                buf[--n] = 0;
+        return n;
+}
+
+int read_hex_at(int dirfd, const char *name, uint32_t *ret) {
+        char buf[32], *end;
+        unsigned long v;
+        ssize_t n;
+
+        n = read_line_at(dirfd, name, buf, sizeof buf);
+        if (n < 0)
+                return (int) n;
+        if (n == 0)
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(buf, &end, 16);
+        if (errno != 0 || *end != 0 || v > UINT32_MAX || buf[0] == '-')
+                return -EINVAL;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+int read_int_at(int dirfd, const char *name, int *ret) {
+        char buf[32], *end;
+        long v;
+        ssize_t n;
+
+        n = read_line_at(dirfd, name, buf, sizeof buf);
+        if (n < 0)
+                return (int) n;
+        if (n == 0)
+                return -EINVAL;
+        errno = 0;
+        v = strtol(buf, &end, 10);
+        if (errno != 0 || *end != 0 || v < INT_MIN || v > INT_MAX)
+                return -EINVAL;
+        *ret = (int) v;
+        return 0;
+}
+
+ssize_t readlink_base_at(int dirfd, const char *name, char *buf, size_t size) {
+        char target[PATH_MAX];
+        const char *base;
+        ssize_t n;
+        size_t l;
+
+        n = readlinkat(dirfd, name, target, sizeof target - 1);
+        if (n < 0)
+                return negative_errno();
+        target[n] = 0;
+        while (n > 0 && target[n - 1] == '/')
+                target[--n] = 0;
+        base = strrchr(target, '/');
+        base = base ? base + 1 : target;
+        l = strlen(base);
+        if (l == 0)
+                return -EINVAL;
+        if (l >= size)
+                return -EFBIG;
+        memcpy(buf, base, l + 1);
+        return (ssize_t) l;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Reads at most `size` bytes of the file `name` relative to `dirfd` into
+ * buf.  Returns the number of bytes read (>= 0) or a negative errno. */
+ssize_t read_at(int dirfd, const char *name, void *buf, size_t size);
+
+/* Reads a one-line sysfs attribute, strips the trailing newline and
+ * whitespace and NUL-terminates it.  Returns the length or -errno;
+ * -EFBIG if it does not fit. */
+ssize_t read_line_at(int dirfd, const char *name, char *buf, size_t size);
+
+/* Sysfs numbers: "0x8086\n" (hex with prefix) or "-1\n" (decimal). */
+int read_hex_at(int dirfd, const char *name, uint32_t *ret);
+int read_int_at(int dirfd, const char *name, int *ret);
+
+/* basename of a symlink's target, relative to dirfd ("driver" ->
+ * "e1000e").  Returns length or -errno (-ENOENT when there is no link). */
+ssize_t readlink_base_at(int dirfd, const char *name, char *buf, size_t size);

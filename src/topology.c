@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "topology.h"
+
+Topology *topology_new(void) {
+        return calloc(1, sizeof(Topology));
+}
+
+static IommuGroup *group_free(IommuGroup *g) {
+        if (!g)
+                return NULL;
+        free(g->members);
+        free(g);
+        return NULL;
+}
+
+Topology *topology_free(Topology *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_devices; i++)
+                pci_device_free(t->devices[i]);
+        free(t->devices);
+        for (size_t i = 0; i < t->n_groups; i++)
+                group_free(t->groups[i]);
+        free(t->groups);
+        free(t);
+        return NULL;
+}
+
+/* Index of the first element >= key, in [0, n]. */
+static size_t lower_bound_dev(PciDevice * const *v, size_t n, uint64_t key) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (pci_address_key(&v[mid]->address) < key)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static size_t lower_bound_group(IommuGroup * const *v, size_t n, unsigned id) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (v[mid]->id < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static int grow(void **v, size_t *alloc, size_t need, size_t elem) {
+        size_t na;
+        void *nv;
+
+        if (need <= *alloc)
+                return 0;
+        na = *alloc ? *alloc * 2 : 64;
+        while (na < need)
+                na *= 2;
+        nv = realloc(*v, na * elem);
+        if (!nv)
+                return -ENOMEM;
+        *v = nv;
+        *alloc = na;
+        return 0;
+}
+
+PciDevice *topology_find(const Topology *t, const PciAddress *a) {
+        uint64_t key = pci_address_key(a);
+        size_t i = lower_bound_dev(t->devices, t->n_devices, key);
+        if (i < t->n_devices && pci_address_key(&t->devices[i]->address) == key)
+                return t->devices[i];
+        return NULL;
+}
+
+IommuGroup *topology_find_group(const Topology *t, unsigned id) {
+        size_t i = lower_bound_group(t->groups, t->n_groups, id);
+        if (i < t->n_groups && t->groups[i]->id == id)
+                return t->groups[i];
+        return NULL;
+}
+
+static int group_add_member(Topology *t, PciDevice *d) {
+        IommuGroup *g;
+        size_t i;
+        int r;
+
+        if (d->iommu_group < 0)
+                return 0;
+        i = lower_bound_group(t->groups, t->n_groups, (unsigned) d->iommu_group);
+        if (i < t->n_groups && t->groups[i]->id == (unsigned) d->iommu_group)
+                g = t->groups[i];
+        else {
+                r = grow((void **) &t->groups, &t->n_groups_alloc, t->n_groups + 1, sizeof(IommuGroup *));
+                if (r < 0)
+                        return r;
+                g = calloc(1, sizeof(*g));
+                if (!g)
+                        return -ENOMEM;
+                g->id = (unsigned) d->iommu_group;
+                memmove(t->groups + i + 1, t->groups + i, (t->n_groups - i) * sizeof(IommuGroup *));
+                t->groups[i] = g;
+                t->n_groups++;
+        }
+        r = grow((void **) &g->members, &g->n_alloc, g->n_members + 1, sizeof(PciDevice *));
+        if (r < 0)
+                return r;
+        i = lower_bound_dev(g->members, g->n_members, pci_address_key(&d->address));
+        memmove(g->members + i + 1, g->members + i, (g->n_members - i) * sizeof(PciDevice *));
+        g->members[i] = d;
+        g->n_members++;
+        return 0;
+}
+
+static void group_remove_member(Topology *t, PciDevice *d) {
+        IommuGroup *g;
+        size_t gi;
+
+        if (d->iommu_group < 0)
+                return;
+        gi = lower_bound_group(t->groups, t->n_groups, (unsigned) d->iommu_group);
+        if (gi >= t->n_groups || t->groups[gi]->id != (unsigned) d->iommu_group)
+                return;
+        g = t->groups[gi];
+        for (size_t i = 0; i < g->n_members; i++)
+                if (g->members[i] == d) {
+                        memmove(g->members + i, g->members + i + 1, (g->n_members - i - 1) * sizeof(PciDevice *));
+                        g->n_members--;
+                        break;
+                }
+        if (g->n_members == 0) {
+                group_free(g);
+                memmove(t->groups + gi, t->groups + gi + 1, (t->n_groups - gi - 1) * sizeof(IommuGroup *));
+                t->n_groups--;
+        }
+}
+
+int topology_add(Topology *t, PciDevice *d, PciDevice **ret_old) {
+        uint64_t key = pci_address_key(&d->address);
+        size_t i;
+        int r;
+
+        *ret_old = NULL;
+        i = lower_bound_dev(t->devices, t->n_devices, key);
+        if (i < t->n_devices && pci_address_key(&t->devices[i]->address) == key) {
+                PciDevice *old = t->devices[i];
+
+                group_remove_member(t, old);
+                t->devices[i] = d;
+                r = group_add_member(t, d);
+                if (r < 0) {
+                        /* put the old one back so nothing is lost */
+                        t->devices[i] = old;
+                        (void) group_add_member(t, old);
+                        return r;
+                }
+                *ret_old = old;
+                return 0;
+        }
+
+        r = grow((void **) &t->devices, &t->n_alloc, t->n_devices + 1, sizeof(PciDevice *));
+        if (r < 0)
+                return r;
+        r = group_add_member(t, d);
+        if (r < 0)
+                return r;
+        memmove(t->devices + i + 1, t->devices + i, (t->n_devices - i) * sizeof(PciDevice *));
+        t->devices[i] = d;
+        t->n_devices++;
+        return 0;
+}
+
+PciDevice *topology_take(Topology *t, const PciAddress *a) {
+        uint64_t key = pci_address_key(a);
+        size_t i = lower_bound_dev(t->devices, t->n_devices, key);
+        PciDevice *d;
+
+        if (i >= t->n_devices || pci_address_key(&t->devices[i]->address) != key)
+                return NULL;
+        d = t->devices[i];
+        group_remove_member(t, d);
+        memmove(t->devices + i, t->devices + i + 1, (t->n_devices - i - 1) * sizeof(PciDevice *));
+        t->n_devices--;
+        return d;
+}
+
+bool pci_driver_is_vfio(const char *driver) {
+        return driver && (streq(driver, "vfio-pci") || strstr(driver, "vfio"));
+}
+
+bool topology_member_viable(const PciDevice *d) {
+        /* Since Linux 5.19 a group is viable when no member's driver owns
+         * the DMA API: drivers that set driver_managed_dma (vfio-pci and
+         * its variants, pci-stub, pcieport) or no driver at all.  A bridge
+         * bound to e.g. shpchp makes the group unusable. */
+        if (!d->driver)
+                return true;
+        return pci_driver_is_vfio(d->driver) || streq(d->driver, "pci-stub") ||
+                streq(d->driver, "pcieport");
+}
+
+bool topology_group_viable(const IommuGroup *g) {
+        for (size_t i = 0; i < g->n_members; i++)
+                if (!topology_member_viable(g->members[i]))
+                        return false;
+        return true;
+}

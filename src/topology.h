@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pci-device.h"
+
+/* The host's PCI functions and IOMMU groups, indexed for lookups by
+ * address and group number.  Devices are kept in a sorted array (4096
+ * functions are 32 KiB of pointers; binary search beats hashing at this
+ * size and keeps iteration ordered for free). */
+
+typedef struct IommuGroup {
+        unsigned id;
+        PciDevice **members;          /* sorted by address */
+        size_t n_members, n_alloc;
+} IommuGroup;
+
+typedef struct Topology {
+        PciDevice **devices;          /* sorted by address */
+        size_t n_devices, n_alloc;
+        IommuGroup **groups;          /* sorted by id */
+        size_t n_groups, n_groups_alloc;
+} Topology;
+
+Topology *topology_new(void);
+Topology *topology_free(Topology *t);
+static inline void topology_freep(Topology **t) {
+        topology_free(*t);
+}
+#define _cleanup_topology_ __attribute__((cleanup(topology_freep)))
+
+/* Takes ownership of d.  If a function with the same address exists it is
+ * replaced and handed back through ret_old (the caller frees it); else
+ * *ret_old is NULL.  Group membership follows d->iommu_group. */
+int topology_add(Topology *t, PciDevice *d, PciDevice **ret_old);
+
+/* Removes the function and returns it (the caller frees it), or NULL. */
+PciDevice *topology_take(Topology *t, const PciAddress *a);
+
+PciDevice *topology_find(const Topology *t, const PciAddress *a);
+IommuGroup *topology_find_group(const Topology *t, unsigned id);
+
+/* vfio-pci itself or a vfio variant driver (mlx5_vfio_pci, ...). */
+bool pci_driver_is_vfio(const char *driver);
+
+/* What the kernel needs to let a group be opened: every member is bound to
+ * a vfio driver, pci-stub, pcieport (ports and bridges) or no driver. */
+bool topology_member_viable(const PciDevice *d);
+bool topology_group_viable(const IommuGroup *g);
+
+/* Whether any function of the host has an IOMMU group. */
+static inline bool topology_has_iommu(const Topology *t) {
+        return t->n_groups > 0;
+}

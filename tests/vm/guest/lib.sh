@@ -1,0 +1,54 @@
+# Helpers for guest scenarios (sourced by bash). Every scenario ends with
+# `summary`, which prints the line the host greps: "N passed, N failed".
+P=/sys/bus/pci/devices
+OUT=/vmout
+PASSED=0
+FAILED=0
+[ -f "$OUT/params.sh" ] && . "$OUT/params.sh"
+
+ok()   { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
+# check DESCRIPTION COMMAND...: ok if the command succeeds
+check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+summary() { echo "$PASSED passed, $FAILED failed"; [ "$FAILED" = 0 ]; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+now_ms() { date +%s%3N; }
+
+drv() { if [ -e "$P/$1/driver" ]; then basename "$(readlink "$P/$1/driver")"; fi; }
+grp() { if [ -e "$P/$1/iommu_group" ]; then basename "$(readlink "$P/$1/iommu_group")"; else echo -1; fi; }
+
+# systemd-udevd from the host userland + coldplug, so the udev database carries
+# ID_VENDOR_FROM_DATABASE / ID_MODEL_FROM_DATABASE like on a booted host.
+start_udev() {
+    local t0; t0=$(now_ms)
+    /lib/systemd/systemd-udevd --daemon || { fail "systemd-udevd starts"; return 1; }
+    udevadm trigger --type=subsystems --action=add
+    udevadm trigger --type=devices --action=add
+    if udevadm settle --timeout=120; then
+        ok "udevd coldplug + settle ($(( $(now_ms) - t0 )) ms)"
+    else
+        fail "udevadm settle"
+    fi
+}
+
+# dbus-daemon --system from the host userland, plus extra policy files ($@)
+start_dbus() {
+    local f t0; t0=$(now_ms)
+    mkdir -p /run/dbus /etc/dbus-1/system.d
+    for f in "$@"; do cp "$f" /etc/dbus-1/system.d/; done
+    if dbus-daemon --system --fork --print-pid > /run/dbus/pid.txt; then
+        ok "dbus-daemon --system starts ($(( $(now_ms) - t0 )) ms)"
+    else
+        fail "dbus-daemon --system starts"; return 1
+    fi
+}
+
+# wait_for_name NAME SECONDS: poll the system bus until NAME has an owner
+wait_for_name() {
+    local i=0 n=$(( ${2:-30} * 10 ))
+    while [ $i -lt $n ]; do
+        busctl --system status "$1" > /dev/null 2>&1 && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
