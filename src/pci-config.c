@@ -95,10 +95,9 @@ static int cap_fits(size_t n, size_t space, size_t pos, size_t len) {
 
 enum {
         SEEN_PM   = 1 << 0,
-        SEEN_MSI  = 1 << 1,
-        SEEN_EXP  = 1 << 2,
-        SEEN_MSIX = 1 << 3,
-        SEEN_AF   = 1 << 4,
+        SEEN_EXP  = 1 << 1,
+        SEEN_MSIX = 1 << 2,
+        SEEN_AF   = 1 << 3,
 };
 
 /* Records one standard capability.  Only the first instance of each ID
@@ -108,7 +107,6 @@ static int parse_cap(const uint8_t *d, size_t n, size_t pos, uint8_t id, unsigne
         int r;
 
         switch (id) {
-
         case PCI_CAP_ID_PM:
                 if (*seen & SEEN_PM)
                         return 0;
@@ -121,8 +119,7 @@ static int parse_cap(const uint8_t *d, size_t n, size_t pos, uint8_t id, unsigne
                 return 0;
 
         case PCI_CAP_ID_MSI:
-                /* Presence only: the header was checked by the caller. */
-                *seen |= SEEN_MSI;
+                /* Presence only: the caller checked the header fits. */
                 info->msi = true;
                 return 0;
 
@@ -233,7 +230,6 @@ static void parse_caps(const uint8_t *d, size_t n, PciConfigInfo *info) {
 
 static void parse_ext_cap(const uint8_t *d, size_t n, size_t pos, uint16_t id, PciConfigInfo *info) {
         switch (id) {
-
         case PCI_EXT_CAP_ID_ACS:
                 if (info->acs || cap_fits(n, PCI_CFG_SPACE_EXP_SIZE, pos, PCI_ACS_SIZEOF) < 0)
                         return;
@@ -265,8 +261,8 @@ static void parse_ext_cap(const uint8_t *d, size_t n, size_t pos, uint16_t id, P
 static void parse_ext_caps(const uint8_t *d, size_t n, PciConfigInfo *info) {
         size_t pos = PCI_CFG_SPACE_SIZE;
 
-        /* Only a PCIe (or PCI-X 2.0) function has extended space, and the
-         * kernel exposes it only to root, as a 4096 byte config file. */
+        /* Extended space is PCIe's (PCI-X 2.0 had one too, not of
+         * interest here), and only root gets to read it. */
         if (n < PCI_CFG_SPACE_EXP_SIZE || !info->pcie)
                 return;
 
@@ -283,6 +279,8 @@ static void parse_ext_caps(const uint8_t *d, size_t n, PciConfigInfo *info) {
                 if (header == 0 || header == UINT32_MAX)
                         break;
 
+                /* A capability that would run past 4096 is skipped, but its
+                 * header is sound, so the walk goes on. */
                 parse_ext_cap(d, n, pos, (uint16_t) (header & 0xffff), info);
 
                 /* Next pointer is bits 31:20, low two bits reserved; it is
@@ -303,8 +301,12 @@ int pci_config_parse(const uint8_t *data, size_t n, PciConfigInfo *ret) {
         if (n > PCI_CFG_SPACE_EXP_SIZE)
                 n = PCI_CFG_SPACE_EXP_SIZE;
 
-        /* 0xffff is what a missing or inaccessible function reads as. */
-        if (get16(data, PCI_VENDOR_ID) == 0xffff)
+        /* A missing or inaccessible function reads all ones.  The vendor ID
+         * alone doesn't tell: an SR-IOV VF reads 0xffff there as the spec
+         * requires (Linux doesn't emulate it in sysfs, only vfio-pci does),
+         * but has a real class code and header type. */
+        if (get16(data, PCI_VENDOR_ID) == 0xffff &&
+            (get32(data, PCI_CLASS_REVISION) == UINT32_MAX || data[PCI_HEADER_TYPE] == 0xff))
                 return -EINVAL;
 
         ht = data[PCI_HEADER_TYPE];

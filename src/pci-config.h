@@ -29,6 +29,8 @@ typedef enum PciExpressType {
 typedef struct PciConfigInfo {
         size_t size;                   /* bytes parsed */
 
+        /* As in config space: an SR-IOV VF reads 0xffff for both (the
+         * kernel's sysfs `vendor`/`device` attributes have the real IDs). */
         uint16_t vendor_id, device_id;
         uint8_t revision;
         uint32_t class_code;           /* 24 bits: base, sub, prog-if */
@@ -70,9 +72,12 @@ typedef struct PciConfigInfo {
 } PciConfigInfo;
 
 /* Parses `n` bytes (bytes past 4096 are ignored).  Returns 0 on success,
- * -EINVAL if data is NULL, n < 64 or the header is unusable (vendor
- * 0xffff).  Malformed capability lists are not an error: the walk stops and
- * the caps found so far are reported.  `ret` may be NULL to only validate. */
+ * -EINVAL if data is NULL, n < 64 or the header is unusable: vendor 0xffff
+ * together with an all-ones class/revision dword or header type 0xff, i.e.
+ * nothing answered.  Vendor 0xffff alone is accepted, because that is what
+ * every SR-IOV VF reads.  Malformed capability lists are not an error: the
+ * walk stops and the caps found so far are reported.  `ret` may be NULL to
+ * only validate. */
 int pci_config_parse(const uint8_t *data, size_t n, PciConfigInfo *ret);
 
 /* "endpoint", "root-port", ..., "unknown" for a reserved type value, or ""

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,10 +20,38 @@ int log_error_errno(int r, const char *fmt, ...) {
         return r;
 }
 
+/* Error messages come from the other side of the bus: fold them into one
+ * line (a service may send a multi-line message or a traceback) and drop
+ * control characters, so the user always gets exactly one line. */
+static char *one_line(const char *s) {
+        char *t = strdup(s), *w = t;
+        bool space = false;
+
+        if (!t)
+                return NULL;
+        for (const char *p = s; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+
+                if (c < 0x20 || c == 0x7f) {
+                        space = w > t;
+                        continue;
+                }
+                if (space) {
+                        *w++ = ' ';
+                        space = false;
+                }
+                *w++ = (char) c;
+        }
+        *w = '\0';
+        return t;
+}
+
 int log_bus_error(const char *ctx, const sd_bus_error *error, int r) {
         if (sd_bus_error_is_set(error)) {
-                if (error->message && error->message[0])
-                        return log_error_errno(r, "%s: %s: %s", ctx, error->name, error->message);
+                _cleanup_free_ char *msg = error->message ? one_line(error->message) : NULL;
+
+                if (msg && *msg)
+                        return log_error_errno(r, "%s: %s: %s", ctx, error->name, msg);
                 return log_error_errno(r, "%s: %s", ctx, error->name);
         }
         return log_error_errno(r, "%s: %s", ctx, strerror(r < 0 ? -r : r));
@@ -31,8 +60,12 @@ int log_bus_error(const char *ctx, const sd_bus_error *error, int r) {
 int log_parse_error(const char *ctx, sd_bus_message *m, int r) {
         const char *sig = m ? sd_bus_message_get_signature(m, true) : NULL;
 
-        return log_error_errno(r, "%s: unexpected reply (signature \"%s\"): %s",
-                               ctx, strempty(sig), strerror(r < 0 ? -r : r));
+        /* sd-bus reports a type mismatch as ENXIO, whose text would only
+         * confuse; the signature says what went wrong. */
+        if (r == -ENXIO || r == -EBADMSG)
+                return log_error_errno(r, "%s: unexpected reply signature \"%s\"", ctx, strempty(sig));
+        return log_error_errno(r, "%s: failed to read reply (signature \"%s\"): %s",
+                               ctx, strempty(sig), strerror(-r));
 }
 
 int ctl_bus_connect(sd_bus **ret) {

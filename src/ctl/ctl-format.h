@@ -23,7 +23,7 @@ size_t utf8_width(const char *s);
 char *utf8_truncate(const char *s, size_t width);
 
 /* 131072 -> "128K", 1536 -> "1.5K", 100 -> "100B". */
-#define FORMAT_BYTES_MAX 16
+#define FORMAT_BYTES_MAX 24
 const char *format_bytes(char buf[static FORMAT_BYTES_MAX], uint64_t n);
 
 /* Joins the strings of a JSON array.  -EBADMSG if j is not an array of

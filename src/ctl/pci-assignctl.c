@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pci-assignctl: the command line client of pci-assignd.  It only talks
+ * D-Bus (org.pciassign1 on the system bus, see org.pciassign1(5)); it never
+ * looks at sysfs itself, so what it prints is what every other client of the
+ * daemon sees. */
+#include <errno.h>
+#include <getopt.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl-bus.h"
+#include "ctl.h"
+
+bool arg_json = false;
+bool arg_legend = true;
+bool arg_ask_password = true;
+const char *arg_owner = NULL;
+
+#define VERB_ANY ((unsigned) -1)
+
+typedef enum VerbFlags {
+        VERB_DEFAULT = 1 << 0,  /* run when no verb is given */
+        VERB_NO_BUS  = 1 << 1,  /* needs no bus connection */
+} VerbFlags;
+
+typedef struct Verb {
+        const char *name;
+        unsigned min_args, max_args;    /* counting the verb itself */
+        VerbFlags flags;
+        int (*dispatch)(sd_bus *bus, int argc, char *argv[]);
+} Verb;
+
+static int verb_help(sd_bus *bus, int argc, char *argv[]);
+
+static const Verb verbs[] = {
+        { "list",  VERB_ANY, 1,        VERB_DEFAULT, verb_list  },
+        { "show",  2,        2,        0,            verb_show  },
+        { "check", 2,        VERB_ANY, 0,            verb_check },
+        { "help",  VERB_ANY, VERB_ANY, VERB_NO_BUS,  verb_help  },
+};
+
+static void help(void) {
+        printf("%1$s [OPTIONS...] COMMAND ...\n"
+               "\n"
+               "Query and control PCI device assignment through pci-assignd.\n"
+               "\n"
+               "Commands:\n"
+               "  list                  List PCI functions (default command)\n"
+               "  show ADDRESS          Show all properties of one PCI function\n"
+               "  check ADDRESS...      Tell whether functions can be given to a guest,\n"
+               "                        and why not\n"
+               "  help                  Show this help\n"
+               "\n"
+               "Options:\n"
+               "  -h --help             Show this help\n"
+               "     --version          Show package version\n"
+               "     --json             Print machine-readable JSON\n"
+               "     --owner=NAME       With check: the would-be owner, whose own\n"
+               "                        reservations are no conflict\n"
+               "     --no-legend        Do not print the table header and footer\n"
+               "     --no-ask-password  Do not ask for authorization interactively\n"
+               "\n"
+               "ADDRESS is a full PCI address, DDDD:BB:DD.F (e.g. 0000:03:00.0).\n"
+               "Exit status: 0 on success, 1 on failure, 2 on usage errors.\n",
+               program_invocation_short_name);
+}
+
+static int verb_help(sd_bus *bus, int argc, char *argv[]) {
+        help();
+        return 0;
+}
+
+static _printf_(1, 2) int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "%s: ", program_invocation_short_name);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, " See '%s --help'.\n", program_invocation_short_name);
+        return CTL_USAGE_ERROR;
+}
+
+/* Returns 1 to go on with a verb, 0 when done (--help, --version), or
+ * CTL_USAGE_ERROR. */
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_JSON,
+                ARG_OWNER,
+                ARG_NO_LEGEND,
+                ARG_NO_ASK_PASSWORD,
+        };
+        static const struct option options[] = {
+                { "help",            no_argument,       NULL, 'h'                 },
+                { "version",         no_argument,       NULL, ARG_VERSION         },
+                { "json",            no_argument,       NULL, ARG_JSON            },
+                { "owner",           required_argument, NULL, ARG_OWNER           },
+                { "no-legend",       no_argument,       NULL, ARG_NO_LEGEND       },
+                { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD },
+                {}
+        };
+        int c;
+
+        /* We print our own one-line messages; options may follow the verb
+         * ("list --json"), as getopt permutes them to the front. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("%s %s\n", program_invocation_short_name, PACKAGE_VERSION);
+                        return 0;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_OWNER:
+                        arg_owner = optarg;
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        arg_ask_password = false;
+                        break;
+                case ':':
+                        return usage_error("Option '%s' needs an argument.", argv[optind - 1]);
+                case '?':
+                        if (optopt > 0 && optopt < 0x100) {
+                                char s[3] = { '-', (char) optopt, 0 };
+                                return usage_error("Unknown option '%s'.", s);
+                        }
+                        return usage_error("Unknown option '%s'.", argv[optind - 1]);
+                default:
+                        return usage_error("Unhandled option '%s'.", argv[optind - 1]);
+                }
+        }
+
+        return 1;
+}
+
+static int dispatch_verb(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const Verb *verb = NULL;
+        const char *name = argc > 0 ? argv[0] : NULL;
+        char *default_argv[] = { NULL, NULL };
+        unsigned n;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (name ? streq(name, verbs[i].name) : (verbs[i].flags & VERB_DEFAULT)) {
+                        verb = &verbs[i];
+                        break;
+                }
+        if (!verb)
+                return usage_error("Unknown command verb '%s'.", name);
+
+        if (!name) {
+                default_argv[0] = (char *) verb->name;
+                argv = default_argv;
+                argc = 1;
+        }
+
+        n = (unsigned) argc;
+        if (verb->min_args != VERB_ANY && n < verb->min_args)
+                return usage_error("Too few arguments for '%s'.", verb->name);
+        if (verb->max_args != VERB_ANY && n > verb->max_args)
+                return usage_error("Too many arguments for '%s'.", verb->name);
+
+        if (!(verb->flags & VERB_NO_BUS)) {
+                r = ctl_bus_connect(&bus);
+                if (r < 0)
+                        return r;
+        }
+
+        return verb->dispatch(bus, argc, argv);
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        setlocale(LC_ALL, "");
+
+        r = parse_argv(argc, argv);
+        if (r > 0)
+                r = dispatch_verb(argc - optind, argv + optind);
+
+        if (fflush(stdout) != 0 && r >= 0)
+                r = log_error_errno(-EIO, "Failed to write output: %s", strerror(errno));
+
+        if (r == CTL_USAGE_ERROR)
+                return CTL_EXIT_USAGE;
+        return r < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+}

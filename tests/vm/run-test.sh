@@ -1,0 +1,36 @@
+#!/bin/bash
+# Run one VM scenario against a build of the project and report its result.
+#
+#   tests/vm/run-test.sh SCENARIO BUILD_DIR
+#
+# The guest sees the host's root read-only, so it runs BUILD_DIR's binaries
+# as they are. Prints the guest's `ok`/`FAIL` lines and its final
+# "N passed, N failed" line; exit status 0 only if the guest reported no
+# failure (a timeout or a crash without that line is a failure).
+# Environment: TIMEOUT (s, default 240), ACCEL, VERBOSE (see run-vm.sh).
+set -uo pipefail
+VM=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$VM/../.." && pwd)
+T=${1:?usage: run-test.sh SCENARIO BUILD_DIR}
+B=${2:?usage: run-test.sh SCENARIO BUILD_DIR}
+[ -d "$B" ] || { echo "run-test: no build directory $B"; echo "0 passed, 1 failed"; exit 1; }
+B=$(cd "$B" && pwd)
+WORK=$VM/work
+LOG=$WORK/logs/$T.log
+OUTD=$WORK/out/$T
+
+rm -rf "$OUTD"; mkdir -p "$OUTD" "$WORK/logs"
+printf 'BUILD_DIR=%q\nSRC_DIR=%q\n' "$B" "$SRC" > "$OUTD/params.sh"
+TIMEOUT=${TIMEOUT:-240} "$VM/run-vm.sh" "$T"
+rc=$?
+tr -d '\r' < "$LOG" | grep -aE '^(ok|FAIL) - |^    ' | grep -av 'has no peer'
+res=$(tr -d '\r' < "$LOG" | grep -aE '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+if [ -z "$res" ]; then
+    [ $rc = 124 ] && why="timed out" || why="no result line (qemu rc=$rc)"
+    echo "FAIL - scenario $T: $why; log: $LOG"
+    tr -d '\r' < "$LOG" | tail -20 | sed 's/^/    /'
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+echo "$res"
+case $res in *" 0 failed") exit 0 ;; *) exit 1 ;; esac
