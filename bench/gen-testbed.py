@@ -22,10 +22,12 @@ cut short when N is reached); bus numbers, multifunction bits and SR-IOV
 counts follow what was actually written.
 
 Config space bytes are cloned from recorded devices: tests/data/config/*.bin
-when present (matched by vendor:device, then class), else this host's
-/sys/bus/pci/devices/*/config (read only); a bridge with no type-1 recording
-gets a synthesized header.  IDs, header type, bus numbers and BARs are then
-patched to agree with the other attribute files.
+when present, else this host's /sys/bus/pci/devices/*/config (read only).
+A recording is matched by vendor:device and PCIe port type, else by class
+(VFs only from VF recordings, whose ID registers read as all ones); a kind
+with no fitting recording gets a synthesized header and capabilities.  IDs,
+header type, bus numbers, BARs, serial numbers and the SR-IOV capability are
+then patched to agree with the other attribute files.
 
 udev properties (ID_VENDOR_FROM_DATABASE, ID_MODEL_FROM_DATABASE, ...) go in
 each function's `uevent` file: that is where umockdev keeps them (its preload
@@ -45,10 +47,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PCI_IDS = ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids']
 
 # ---------------------------------------------------------------- device kinds
+# IDs, BAR sizes, drivers and reset methods as seen in the QEMU guest that
+# recorded tests/data/config (see its README and lspci-vvv.txt).
+# ids: vendor, device, subsystem vendor, subsystem device
 # bars: (index, size, type) with type one of 'io', 'm32', 'm64', 'p64'
+# pcie: PCI Express device/port type, None for conventional PCI
 KINDS = {
-    'host':      dict(ids=(0x8086, 0x29c0, 0x1af4, 0x1100), cls=0x060000, rev=0x00, hdr=0, driver=None),
-    'pxb':       dict(ids=(0x1b36, 0x000b, 0x1af4, 0x1100), cls=0x060000, rev=0x00, hdr=0, driver=None),
+    'host':      dict(ids=(0x8086, 0x29c0, 0x1af4, 0x1100), cls=0x060000, rev=0x00, hdr=0, driver=None, pcie=None),
+    'pxb':       dict(ids=(0x1b36, 0x000b, 0x1af4, 0x1100), cls=0x060000, rev=0x00, hdr=0, driver=None, pcie=None),
     'vga':       dict(ids=(0x1234, 0x1111, 0x1af4, 0x1100), cls=0x030000, rev=0x02, hdr=0, driver='bochs-drm',
                       bars=[(0, 16 << 20, 'p64'), (2, 4096, 'm32')], rom=64 << 10, pcie=None),
     'lpc':       dict(ids=(0x8086, 0x2918, 0x1af4, 0x1100), cls=0x060100, rev=0x02, hdr=0, driver='lpc_ich', pcie=None),
@@ -132,7 +138,7 @@ class Topology:
         self.rcs = []
         self.rc = None
         self.dom_rc0 = None
-        self.units = 0
+        self.pxbs = 0
 
     def add(self, kind, bus, slot, fn, parent, rc=None, group=None):
         if len(self.funcs) >= self.n:
@@ -743,6 +749,8 @@ def write_testbed(out, funcs, rcs, templates, ids_db):
                                 ('uevent', 0o200, '')):
         wfile(os.path.join(sysdir, 'bus/pci', name), content, mode)
     for rc in rcs:
+        if not any(f.rc is rc for f in funcs):
+            continue
         d = os.path.join(sysdir, 'devices', rc.name)
         os.mkdir(d)
         wfile(os.path.join(d, 'uevent'), '')

@@ -7,6 +7,7 @@
 #
 # Measured in one run, on one testbed, all under the same umockdev preload:
 #   (a) the floor: bench/sysfs-floor reading what the daemon reads (median of 5)
+#       and, for information, bench/udev-floor: libudev's share alone
 #   (b) the peer: lspci -vvv (median of 3)
 #   (c) pci-assignd --read-only: start -> READY=1, start -> bus name (median of 5)
 #   (d) ObjectManager.GetManagedObjects round trip (20 calls per daemon run)
@@ -51,9 +52,10 @@ command -v dbus-daemon >/dev/null || die "dbus-daemon not found (apt-get install
 # Build the helpers (and the daemon, when the tree has it) without building
 # anything else.
 targets=(bench/sysfs-floor bench/daemon-ready)
-if ninja -C "$BUILD" -t targets all 2>/dev/null | grep "^src/daemon/pci-assignd:" >/dev/null; then
-        targets+=(src/daemon/pci-assignd)
-fi
+known=$(ninja -C "$BUILD" -t targets all 2>/dev/null | cut -d: -f1)
+for t in bench/udev-floor src/daemon/pci-assignd; do
+        grep -Fx "$t" <<<"$known" >/dev/null && targets+=("$t")
+done
 if ! ninja -C "$BUILD" "${targets[@]}" >"$BUILD/bench-build.log" 2>&1; then
         # a tree in the middle of an edit: measure what is built, and say so
         for t in "${targets[@]}"; do
@@ -64,6 +66,8 @@ if ! ninja -C "$BUILD" "${targets[@]}" >"$BUILD/bench-build.log" 2>&1; then
 fi
 FLOOR=$BUILD/bench/sysfs-floor
 READY=$BUILD/bench/daemon-ready
+UDEV_FLOOR=$BUILD/bench/udev-floor
+[ -x "$UDEV_FLOOR" ] || UDEV_FLOOR=
 DAEMON=$BUILD/src/daemon/pci-assignd
 [ -x "$DAEMON" ] || { echo "run-bench: $DAEMON not built: measuring the baselines only" >&2; DAEMON=; }
 
@@ -136,16 +140,18 @@ daemon_run() {
 LOAD_START=$(cat /proc/loadavg)
 echo "warming up (page cache, dynamic loader)..."
 timed "$FLOOR" >/dev/null
+[ -n "$UDEV_FLOOR" ] && timed "$UDEV_FLOOR" >/dev/null
 timed lspci -vvv >/dev/null
 [ -n "$DAEMON" ] && daemon_run 0 >/dev/null
 
 rounds=$FLOOR_RUNS
 [ "$LSPCI_RUNS" -gt "$rounds" ] && rounds=$LSPCI_RUNS
 [ -n "$DAEMON" ] && [ "$DAEMON_RUNS" -gt "$rounds" ] && rounds=$DAEMON_RUNS
-: >"$WORK/floor.jsonl"; : >"$WORK/lspci.jsonl"; : >"$WORK/daemon.jsonl"
+: >"$WORK/floor.jsonl"; : >"$WORK/udev-floor.jsonl"; : >"$WORK/lspci.jsonl"; : >"$WORK/daemon.jsonl"
 for ((i = 1; i <= rounds; i++)); do
         [ -t 1 ] && printf 'round %d/%d\r' "$i" "$rounds"
         [ "$i" -le "$FLOOR_RUNS" ] && timed "$FLOOR" >>"$WORK/floor.jsonl"
+        [ -n "$UDEV_FLOOR" ] && [ "$i" -le "$FLOOR_RUNS" ] && timed "$UDEV_FLOOR" >>"$WORK/udev-floor.jsonl"
         [ "$i" -le "$LSPCI_RUNS" ] && timed lspci -vvv >>"$WORK/lspci.jsonl"
         [ -n "$DAEMON" ] && [ "$i" -le "$DAEMON_RUNS" ] && daemon_run "$i" >>"$WORK/daemon.jsonl"
 done
@@ -191,6 +197,9 @@ def paired(a, b):
 
 
 floor_runs, lspci_runs, runs = jsonl('floor.jsonl'), jsonl('lspci.jsonl'), jsonl('daemon.jsonl')
+udev_runs = jsonl('udev-floor.jsonl')
+udev = stats([r['wall_ms'] for r in udev_runs])
+udev_cpu = stats([r['cpu_ms'] for r in udev_runs])
 floor = stats([r['wall_ms'] for r in floor_runs])
 floor_cpu = stats([r['cpu_ms'] for r in floor_runs])
 lspci = stats([r['wall_ms'] for r in lspci_runs])
@@ -218,6 +227,7 @@ res = {
                 'loadavg_start': [float(x) for x in env['LOAD_START'].split()[:3]],
                 'loadavg_end': list(load_end)},
     'floor': {'wall_ms': floor, 'cpu_ms': floor_cpu},
+    'udev_floor': udev and {'wall_ms': udev, 'cpu_ms': udev_cpu},
     'lspci_vvv': {'wall_ms': lspci, 'cpu_ms': lspci_cpu},
     'daemon': None,
     'targets': {},
@@ -229,6 +239,8 @@ print('machine: %s, %d CPUs; load average %s at start, %.2f at end' % (
     cpu or 'unknown CPU', os.cpu_count(), env['LOAD_START'].split()[0], load_end[0]))
 print('  %-24s %-34s %s' % ('', 'wall clock: median [min..max]', 'CPU time: median'))
 print('  %-24s %-34s %s' % ('floor (sysfs-floor)', line(floor), ms(floor_cpu['median'])))
+if udev:
+    print('  %-24s %-34s %s  (information: libudev alone)' % ('udev-floor', line(udev), ms(udev_cpu['median'])))
 print('  %-24s %-34s %s' % ('peer (lspci -vvv)', line(lspci), ms(lspci_cpu['median'])))
 ok = True
 main = ready or name

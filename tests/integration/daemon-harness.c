@@ -174,7 +174,7 @@ void harness_start_daemon(Harness *h, const char *const *extra_args) {
         env = g_environ_setenv(env, "ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1", FALSE);
 
         h->exited = FALSE;
-        g_assert_true(g_spawn_async(NULL, (gchar **) argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD,
+        g_assert_true(g_spawn_async(NULL, (gchar **) argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
                                     NULL, NULL, &h->pid, &error));
         g_assert_no_error(error);
         g_child_watch_add(h->pid, child_watch, h);

@@ -58,8 +58,10 @@ KROOT=$KDIR/root
 log "kernel $KV"
 
 # --- initramfs -----------------------------------------------------------------
-# Only what is needed to reach the host root over 9p; every other module is
-# loaded after switch_root from work/kernel/root (bind-mounted on /lib/modules).
+# What is needed to reach the host root over 9p, plus the drivers every
+# scenario loads (from RAM: much faster than over 9p under TCG); any other
+# module is loaded after switch_root from work/kernel/root (bind-mounted on
+# /lib/modules).
 INITRD=$WORK/initramfs.cpio.gz
 STAMP=$(cat "$VM/guest/init" "$KDIR/release" "$0" | md5sum | cut -d' ' -f1)
 if [ ! -s "$INITRD" ] || [ "$(cat "$WORK/initramfs.stamp" 2>/dev/null)" != "$STAMP" ]; then
@@ -79,7 +81,7 @@ if [ ! -s "$INITRD" ] || [ "$(cat "$WORK/initramfs.stamp" 2>/dev/null)" != "$STA
         line=$(grep -E "^$rel:" "$DEP")
         for d in ${line#*:}; do add "$d"; done
     }
-    for m in virtio_pci 9pnet_virtio 9p overlay; do
+    for m in virtio_pci 9pnet_virtio 9p overlay vfio_iommu_type1 vfio-pci e1000e e1000 nvme; do
         pat=${m//[-_]/[-_]}
         rel=$(grep -oE "^[^:]*/$pat\.ko(\.xz|\.zst)?:" "$DEP" | head -1 | tr -d :)
         if [ -z "$rel" ]; then

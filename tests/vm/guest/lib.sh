@@ -45,10 +45,12 @@ start_dbus() {
 
 # wait_for_name NAME SECONDS: poll the system bus until NAME has an owner
 wait_for_name() {
-    local i=0 n=$(( ${2:-30} * 10 ))
-    while [ $i -lt $n ]; do
-        busctl --system status "$1" > /dev/null 2>&1 && return 0
-        sleep 0.1; i=$((i + 1))
+    local end=$(( $(date +%s) + ${2:-30} ))
+    while [ "$(date +%s)" -lt $end ]; do
+        timeout 5 dbus-send --system --print-reply --dest=org.freedesktop.DBus \
+            /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:"$1" 2> /dev/null \
+            | grep -q 'boolean true' && return 0
+        sleep 0.2
     done
     return 1
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # First program in the host userland (after switch_root): finish the mounts,
-# load the modules every scenario expects, run guest/test-SCENARIO.sh (or
+# run guest/test-SCENARIO.sh (or
 # guest/SCENARIO.sh), then power off. Output goes to the serial console.
 T=$1
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -10,9 +10,6 @@ mountpoint -q /sys || mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
 hostname vmtest-guest
 dmesg -n 1
-for m in vfio_iommu_type1 vfio-pci e1000e e1000 nvme; do
-    modprobe $m || echo "VMTEST: modprobe $m failed"
-done
 S=/vmtest/guest/test-$T.sh
 [ -f "$S" ] || S=/vmtest/guest/$T.sh
 echo "VMTEST: scenario $T ($S) starts at uptime $(cut -d' ' -f1 /proc/uptime)"

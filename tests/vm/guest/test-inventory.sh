@@ -12,6 +12,7 @@ POLICY=$SRC_DIR/data/dbus-1/system.d/org.pciassign1.conf
 
 check "daemon binary $DAEMON exists" test -x "$DAEMON"
 check "client binary $CTL exists" test -x "$CTL"
+[ -x "$DAEMON" ] && [ -x "$CTL" ] || { summary; exit 1; }
 start_udev
 
 # SR-IOV VFs, so the comparison covers physical_function / virtual_functions
@@ -53,7 +54,8 @@ else
 fi
 
 t0=$(now_ms)
-if "$CTL" --json list > $OUT/list.json 2> /tmp/ctl.err; then
+echo "--- pci-assignctl --json list"
+if timeout 60 "$CTL" --json list > $OUT/list.json 2> /tmp/ctl.err; then
     ok "pci-assignctl --json list ($(( $(now_ms) - t0 )) ms)"
 else
     fail "pci-assignctl --json list: $(head -3 /tmp/ctl.err)"
@@ -61,7 +63,8 @@ fi
 
 # a mutating call must be refused and must not reach sysfs
 drv_before=$(drv 0000:00:02.0)
-err=$(dbus-send --system --print-reply --dest=org.pciassign1 /org/pciassign1 \
+echo "--- Detach on a read-only daemon"
+err=$(timeout 30 dbus-send --system --print-reply --dest=org.pciassign1 /org/pciassign1 \
       org.pciassign1.Manager.Detach string:0000:00:02.0 string: 2>&1 | head -2)
 case $err in
     *org.pciassign1.Error.ReadOnly*) ok "Detach is refused: $err" ;;
@@ -70,7 +73,9 @@ esac
 check "0000:00:02.0 still on $drv_before" test "$(drv 0000:00:02.0)" = "$drv_before"
 
 check "pci-assignd is still running" kill -0 $DPID
-kill $DPID 2> /dev/null; wait $DPID 2> /dev/null
+kill $DPID 2> /dev/null
+for i in $(seq 50); do kill -0 $DPID 2> /dev/null || break; sleep 0.1; done
+kill -9 $DPID 2> /dev/null
 cp /tmp/strace.log /tmp/daemon.log $OUT/ 2> /dev/null
 echo "--- daemon log (last lines)"; tail -15 /tmp/daemon.log
 

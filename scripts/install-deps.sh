@@ -1,0 +1,31 @@
+#!/bin/bash
+# Installs the Debian 12 packages a task needs, only those missing.
+#   scripts/install-deps.sh demo|test
+set -euo pipefail
+
+demo_pkgs="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libudev-dev
+  libjson-c-dev dbus-daemon udev"
+test_pkgs="$demo_pkgs libglib2.0-dev umockdev libumockdev-dev valgrind scdoc
+  libxml2-utils systemd python3 python3-dbusmock python3-gi pciutils strace
+  qemu-system-x86 busybox-static cpio kmod socat xz-utils bc"
+
+case "${1:-}" in
+  demo) want=$demo_pkgs ;;
+  test) want=$test_pkgs ;;
+  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "Missing Debian packages:$missing" >&2
+  echo "Run this command as root (or install them with apt-get) first." >&2
+  exit 1
+fi
+echo "Installing:$missing"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
