@@ -3,7 +3,8 @@
  *   - start -> READY=1 on its NOTIFY_SOCKET (a datagram socket we own),
  *   - start -> its well-known name appearing on the bus (NameOwnerChanged),
  *   - CPU time it used until then (all threads), VmRSS/VmHWM,
- *   - round trips of ObjectManager.GetManagedObjects, and VmRSS/VmHWM after,
+ *   - round trips of ObjectManager.GetManagedObjects, the daemon's CPU time
+ *     spent on them, and VmRSS/VmHWM after,
  * then stops it with SIGTERM.  Prints one JSON object on stdout.
  *
  *   daemon-ready --address BUS [--name NAME] [--path PATH] [--calls N]
@@ -221,7 +222,7 @@ int main(int argc, char *argv[]) {
         unsigned objects = 0, devices = 0;
         double *gmo = NULL;
         bool exited = false, run = false;
-        double cpu_ready = -1;
+        double cpu_ready = -1, cpu_calls = -1;
         const char *fail = NULL;
         pid_t pid;
 
@@ -368,6 +369,10 @@ int main(int argc, char *argv[]) {
                         sd_bus_message_unref(reply);
                 }
                 read_rss(pid, &rss_after, &hwm_after);
+                if (cpu_ready >= 0 && calls > 0) {
+                        double c1 = read_cpu_ms(pid);
+                        cpu_calls = c1 >= 0 ? c1 - cpu_ready : -1;
+                }
 
                 kill(pid, SIGTERM);
                 for (int i = 0; i < 500 && !exited; i++) {
@@ -391,6 +396,8 @@ int main(int argc, char *argv[]) {
         if (t_name >= 0) printf("%.3f", t_name); else printf("null");
         printf(", \"cpu_ms_ready\": ");
         if (cpu_ready >= 0) printf("%.3f", cpu_ready); else printf("null");
+        printf(", \"cpu_ms_calls\": ");
+        if (cpu_calls >= 0) printf("%.3f", cpu_calls); else printf("null");
         printf(", \"rss_kib_ready\": %ld, \"hwm_kib_ready\": %ld, \"rss_kib_after_calls\": %ld, "
                "\"hwm_kib_after_calls\": %ld, \"objects\": %u, \"devices\": %u, \"gmo_ms\": [",
                rss_ready, hwm_ready, rss_after, hwm_after, objects, devices);

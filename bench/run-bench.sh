@@ -209,6 +209,8 @@ name = stats([r['name_ms'] for r in runs])
 ready_cpu = stats([r['cpu_ms_ready'] for r in runs])
 gmo_all = stats([x for r in runs for x in r['gmo_ms']])
 gmo_first = stats([r['gmo_ms'][0] for r in runs if r['gmo_ms']])
+gmo_cpu = stats([r['cpu_ms_calls'] / len(r['gmo_ms']) for r in runs
+                 if r.get('cpu_ms_calls') is not None and r['gmo_ms']])
 mib = lambda key: stats([r[key] / 1024 for r in runs if r[key] >= 0])
 rss_ready, hwm_ready = mib('rss_kib_ready'), mib('hwm_kib_ready')
 rss_after, hwm_after = mib('rss_kib_after_calls'), mib('hwm_kib_after_calls')
@@ -270,6 +272,7 @@ if main:
         '; CPU time: %.2fx floor, %.2fx lspci' % (cf, cl) if ready_cpu else ''))
     res['daemon'] = {'ready_ms': ready, 'name_ms': name, 'cpu_ms_ready': ready_cpu,
                      'get_managed_objects_ms': gmo_all, 'get_managed_objects_first_ms': gmo_first,
+                     'get_managed_objects_daemon_cpu_ms': gmo_cpu,
                      'rss_mib_ready': rss_ready, 'hwm_mib_ready': hwm_ready,
                      'rss_mib_after_calls': rss_after, 'hwm_mib_after_calls': hwm_after,
                      'objects': objects, 'devices': devices}
@@ -279,8 +282,9 @@ if main:
         print('GetManagedObjects %d fn: %s median of %d calls (first call of each run %s; slowest %s); '
               'target < 50 ms%s' % (n, ms(gmo_all['median']), gmo_all['runs'], ms(gmo_first['median']),
                                      ms(gmo_all['max']), '' if gmo_all['median'] < 50 else ', MISSED'))
-        print('  reply: %s objects, %s of them devices' % (
-            '/'.join(map(str, objects)), '/'.join(map(str, devices))))
+        print('  reply: %s objects, %s of them devices; the daemon spent %s of CPU per call' % (
+            '/'.join(map(str, objects)), '/'.join(map(str, devices)),
+            ms(gmo_cpu['median']) if gmo_cpu else '?'))
         if devices != [n]:
             print('  WARNING: %d functions in the testbed, %s device objects in the reply' % (
                 n, '/'.join(map(str, devices))))

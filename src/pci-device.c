@@ -301,6 +301,28 @@ int pci_device_read(const char *syspath, struct udev_device *udev_dev,
         return 0;
 }
 
+int pci_device_new_missing(const PciAddress *a, uint16_t vendor_id, uint16_t device_id, PciDevice **ret) {
+        PciDevice *d = calloc(1, sizeof(*d));
+
+        if (!d)
+                return -ENOMEM;
+        d->address = *a;
+        pci_address_format(a, d->name);
+        d->vendor_id = vendor_id;
+        d->device_id = device_id;
+        d->iommu_group = -1;
+        d->numa_node = -1;
+        d->sriov_totalvfs = d->sriov_numvfs = -1;
+        d->missing = true;
+        d->reset_methods = calloc(1, sizeof(char *));
+        if (!d->reset_methods) {
+                free(d);
+                return -ENOMEM;
+        }
+        *ret = d;
+        return 0;
+}
+
 bool pci_device_is_bridge(const PciDevice *d) {
         if (d->config_valid)
                 return d->config.bridge;

@@ -49,6 +49,10 @@ typedef struct PciDevice {
 
         bool config_valid;
         PciConfigInfo config;
+
+        /* A placeholder for a reserved function that is not present: only
+         * the address and the identity recorded with the reservation. */
+        bool missing;
 } PciDevice;
 
 PciDevice *pci_device_free(PciDevice *d);
@@ -63,6 +67,9 @@ static inline void pci_device_freep(PciDevice **d) {
  * -EINVAL if it is not a PCI function (its name is not an address). */
 int pci_device_read(const char *syspath, struct udev_device *udev_dev,
                     struct udev_hwdb *hwdb, PciDevice **ret);
+
+/* A placeholder for an absent function (missing = true). */
+int pci_device_new_missing(const PciAddress *a, uint16_t vendor_id, uint16_t device_id, PciDevice **ret);
 
 /* Class helpers */
 static inline bool pci_device_is_host_bridge(const PciDevice *d) {

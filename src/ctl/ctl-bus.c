@@ -97,18 +97,28 @@ int ctl_new_call(sd_bus *bus, const char *path, const char *iface, const char *m
         return 0;
 }
 
-int ctl_call(sd_bus *bus, sd_bus_message *m, const char *ctx, sd_bus_message **ret_reply) {
+int ctl_call_full(sd_bus *bus, sd_bus_message *m, uint64_t timeout_usec, const char *ctx,
+                  sd_bus_error *ret_error, sd_bus_message **ret_reply) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call(bus, m, 0, &error, ret_reply);
+        r = sd_bus_call(bus, m, timeout_usec, &error, ret_reply);
+        if (r < 0 && ret_error && sd_bus_error_is_set(&error)) {
+                sd_bus_error_move(ret_error, &error);
+                return r;
+        }
         if (r < 0 && ctx)
                 log_bus_error(ctx, &error, r);
         sd_bus_error_free(&error);
         return r < 0 ? r : 0;
 }
 
-int ctl_get_all_properties(sd_bus *bus, const char *path, const char *iface, const char *ctx, json_object **ret) {
+int ctl_call(sd_bus *bus, sd_bus_message *m, const char *ctx, sd_bus_message **ret_reply) {
+        return ctl_call_full(bus, m, 0, ctx, NULL, ret_reply);
+}
+
+int ctl_get_all_properties_full(sd_bus *bus, const char *path, const char *iface, const char *ctx,
+                                sd_bus_error *ret_error, json_object **ret) {
         _cleanup_bus_message_ sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_json_ json_object *props = NULL;
         int r;
@@ -120,7 +130,7 @@ int ctl_get_all_properties(sd_bus *bus, const char *path, const char *iface, con
         if (r < 0)
                 return ctx ? log_error_errno(r, "Failed to create GetAll call: %s", strerror(-r)) : r;
 
-        r = ctl_call(bus, m, ctx, &reply);
+        r = ctl_call_full(bus, m, 0, ctx, ret_error, &reply);
         if (r < 0)
                 return r;
 
@@ -133,6 +143,10 @@ int ctl_get_all_properties(sd_bus *bus, const char *path, const char *iface, con
 
         *ret = TAKE_PTR(props);
         return 0;
+}
+
+int ctl_get_all_properties(sd_bus *bus, const char *path, const char *iface, const char *ctx, json_object **ret) {
+        return ctl_get_all_properties_full(bus, path, iface, ctx, NULL, ret);
 }
 
 static int read_basic_json(sd_bus_message *m, char type, json_object **ret) {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdint.h>
+
 #include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
@@ -45,9 +47,23 @@ int ctl_bus_connect(sd_bus **ret);
 int ctl_new_call(sd_bus *bus, const char *path, const char *iface, const char *member, sd_bus_message **ret);
 int ctl_call(sd_bus *bus, sd_bus_message *m, const char *ctx, sd_bus_message **ret_reply);
 
+/* Methods that change the host are queued by the daemon and may wait for a
+ * reset or for polkit asking the user: org.pciassign1(5) asks clients for a
+ * timeout of a minute or more. */
+#define CTL_MUTATE_TIMEOUT_USEC (UINT64_C(300) * 1000 * 1000)
+
+/* ctl_call() with a timeout (0: the sd-bus default).  When ret_error is not
+ * NULL and the call fails with a D-Bus error, the error is moved there and
+ * nothing is printed: the caller decides (e.g. an object that went away
+ * meanwhile is skipped). */
+int ctl_call_full(sd_bus *bus, sd_bus_message *m, uint64_t timeout_usec, const char *ctx,
+                  sd_bus_error *ret_error, sd_bus_message **ret_reply);
+
 /* org.freedesktop.DBus.Properties.GetAll(iface) on path, as a JSON object
  * keyed by property name (see bus_message_read_json()). */
 int ctl_get_all_properties(sd_bus *bus, const char *path, const char *iface, const char *ctx, json_object **ret);
+int ctl_get_all_properties_full(sd_bus *bus, const char *path, const char *iface, const char *ctx,
+                                sd_bus_error *ret_error, json_object **ret);
 
 /* Reads the next complete value of m into JSON: integers as numbers,
  * booleans, strings, object paths and signatures as strings, arrays and

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <systemd/sd-bus.h>
 
+#include "macro.h"
+
 /* Shared state of pci-assignctl: the parsed global options and the verbs.
  * A verb gets argv starting with the verb name itself (like systemd's
  * dispatch_verb()) and returns 0, a negative errno after it has printed its
@@ -19,11 +21,26 @@ enum {
         CTL_EXIT_USAGE = 2,
 };
 
+/* "pci-assignctl: <text> See 'pci-assignctl --help'." on stderr; returns
+ * CTL_USAGE_ERROR. */
+_printf_(1, 2) int usage_error(const char *fmt, ...);
+
 extern bool arg_json;
 extern bool arg_legend;
 extern bool arg_ask_password;
 extern const char *arg_owner;
+/* reserve */
+extern char **arg_unassigned;
+extern bool arg_complete_group;
+extern bool arg_transient;
+extern const char *arg_driver;
 
 int verb_list(sd_bus *bus, int argc, char *argv[]);
 int verb_show(sd_bus *bus, int argc, char *argv[]);
 int verb_check(sd_bus *bus, int argc, char *argv[]);
+
+int verb_reserve(sd_bus *bus, int argc, char *argv[]);
+int verb_reservations(sd_bus *bus, int argc, char *argv[]);
+int verb_show_reservation(sd_bus *bus, int argc, char *argv[]);
+int verb_release(sd_bus *bus, int argc, char *argv[]);
+int verb_placement(sd_bus *bus, int argc, char *argv[]);

@@ -19,12 +19,23 @@ bool arg_json = false;
 bool arg_legend = true;
 bool arg_ask_password = true;
 const char *arg_owner = NULL;
+char **arg_unassigned = NULL;   /* points into argv; only the array is ours */
+bool arg_complete_group = false;
+bool arg_transient = false;
+const char *arg_driver = NULL;
+
+/* The first option seen that only one verb takes, to refuse it elsewhere. */
+static const char *arg_owner_option = NULL;
+static const char *arg_reserve_option = NULL;
 
 #define VERB_ANY ((unsigned) -1)
 
 typedef enum VerbFlags {
-        VERB_DEFAULT = 1 << 0,  /* run when no verb is given */
-        VERB_NO_BUS  = 1 << 1,  /* needs no bus connection */
+        VERB_DEFAULT     = 1 << 0,  /* run when no verb is given */
+        VERB_NO_BUS      = 1 << 1,  /* needs no bus connection */
+        VERB_OPT_OWNER   = 1 << 2,  /* takes --owner */
+        VERB_OPT_RESERVE = 1 << 3,  /* takes --unassigned, --complete-group, --transient, --driver */
+        VERB_OPT_ANY     = VERB_OPT_OWNER | VERB_OPT_RESERVE,
 } VerbFlags;
 
 typedef struct Verb {
@@ -37,10 +48,16 @@ typedef struct Verb {
 static int verb_help(sd_bus *bus, int argc, char *argv[]);
 
 static const Verb verbs[] = {
-        { "list",  VERB_ANY, 1,        VERB_DEFAULT, verb_list  },
-        { "show",  2,        2,        0,            verb_show  },
-        { "check", 2,        VERB_ANY, 0,            verb_check },
-        { "help",  VERB_ANY, VERB_ANY, VERB_NO_BUS,  verb_help  },
+        { "list",             VERB_ANY, 1,        VERB_DEFAULT,     verb_list             },
+        { "show",             2,        2,        0,                verb_show             },
+        { "check",            2,        VERB_ANY, VERB_OPT_OWNER,   verb_check            },
+        { "reserve",          3,        VERB_ANY, VERB_OPT_RESERVE, verb_reserve          },
+        { "reservations",     VERB_ANY, 1,        0,                verb_reservations     },
+        { "show-reservation", 2,        2,        0,                verb_show_reservation },
+        { "reservation",      2,        2,        0,                verb_show_reservation },
+        { "release",          2,        2,        0,                verb_release          },
+        { "placement",        3,        3,        0,                verb_placement        },
+        { "help",             VERB_ANY, VERB_ANY, VERB_NO_BUS | VERB_OPT_ANY, verb_help           },
 };
 
 static void help(void) {
@@ -53,6 +70,15 @@ static void help(void) {
                "  show ADDRESS          Show all properties of one PCI function\n"
                "  check ADDRESS...      Tell whether functions can be given to a guest,\n"
                "                        and why not\n"
+               "  reserve OWNER ADDRESS...\n"
+               "                        Reserve functions for the guest OWNER and print\n"
+               "                        the reservation id\n"
+               "  reservations          List reservations\n"
+               "  show-reservation ID   Show all properties of a reservation\n"
+               "                        (alias: reservation ID)\n"
+               "  release ID            Give the functions back and delete the reservation\n"
+               "  placement ID MACHINE  Print a JSON layout suggestion for the guest\n"
+               "                        (MACHINE: q35, pseries or virt)\n"
                "  help                  Show this help\n"
                "\n"
                "Options:\n"
@@ -61,10 +87,21 @@ static void help(void) {
                "     --json             Print machine-readable JSON\n"
                "     --owner=NAME       With check: the would-be owner, whose own\n"
                "                        reservations are no conflict\n"
+               "     --unassigned=ADDRESS\n"
+               "                        With reserve: detach ADDRESS with its group but\n"
+               "                        do not give it to the guest (repeatable)\n"
+               "     --complete-group   With reserve: add the unlisted members of the\n"
+               "                        touched groups as unassigned\n"
+               "     --transient        With reserve: the reservation lasts only as long\n"
+               "                        as this command runs; it stays in the foreground\n"
+               "                        until interrupted (Ctrl-C, SIGTERM)\n"
+               "     --driver=NAME      With reserve: the vfio driver to bind later\n"
+               "                        (default: vfio-pci)\n"
                "     --no-legend        Do not print the table header and footer\n"
                "     --no-ask-password  Do not ask for authorization interactively\n"
                "\n"
                "ADDRESS is a full PCI address, DDDD:BB:DD.F (e.g. 0000:03:00.0).\n"
+               "ID is a reservation id, as printed by reserve and reservations.\n"
                "Exit status: 0 on success, 1 on failure, 2 on usage errors.\n",
                program_invocation_short_name);
 }
@@ -74,7 +111,7 @@ static int verb_help(sd_bus *bus, int argc, char *argv[]) {
         return 0;
 }
 
-static _printf_(1, 2) int usage_error(const char *fmt, ...) {
+int usage_error(const char *fmt, ...) {
         va_list ap;
 
         fprintf(stderr, "%s: ", program_invocation_short_name);
@@ -92,6 +129,10 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_VERSION = 0x100,
                 ARG_JSON,
                 ARG_OWNER,
+                ARG_UNASSIGNED,
+                ARG_COMPLETE_GROUP,
+                ARG_TRANSIENT,
+                ARG_DRIVER,
                 ARG_NO_LEGEND,
                 ARG_NO_ASK_PASSWORD,
         };
@@ -100,6 +141,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "version",         no_argument,       NULL, ARG_VERSION         },
                 { "json",            no_argument,       NULL, ARG_JSON            },
                 { "owner",           required_argument, NULL, ARG_OWNER           },
+                { "unassigned",      required_argument, NULL, ARG_UNASSIGNED      },
+                { "complete-group",  no_argument,       NULL, ARG_COMPLETE_GROUP  },
+                { "transient",       no_argument,       NULL, ARG_TRANSIENT       },
+                { "driver",          required_argument, NULL, ARG_DRIVER          },
                 { "no-legend",       no_argument,       NULL, ARG_NO_LEGEND       },
                 { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD },
                 {}
@@ -122,6 +167,31 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_OWNER:
                         arg_owner = optarg;
+                        arg_owner_option = arg_owner_option ?: "--owner";
+                        break;
+                case ARG_UNASSIGNED: {
+                        size_t n = strv_length(arg_unassigned);
+                        char **l = reallocarray(arg_unassigned, n + 2, sizeof(char *));
+
+                        if (!l)
+                                return log_error_errno(-ENOMEM, "Out of memory.");
+                        l[n] = optarg;
+                        l[n + 1] = NULL;
+                        arg_unassigned = l;
+                        arg_reserve_option = arg_reserve_option ?: "--unassigned";
+                        break;
+                }
+                case ARG_COMPLETE_GROUP:
+                        arg_complete_group = true;
+                        arg_reserve_option = arg_reserve_option ?: "--complete-group";
+                        break;
+                case ARG_TRANSIENT:
+                        arg_transient = true;
+                        arg_reserve_option = arg_reserve_option ?: "--transient";
+                        break;
+                case ARG_DRIVER:
+                        arg_driver = optarg;
+                        arg_reserve_option = arg_reserve_option ?: "--driver";
                         break;
                 case ARG_NO_LEGEND:
                         arg_legend = false;
@@ -167,6 +237,11 @@ static int dispatch_verb(int argc, char *argv[]) {
                 argc = 1;
         }
 
+        if (arg_owner_option && !(verb->flags & VERB_OPT_OWNER))
+                return usage_error("Option '%s' is not valid with '%s'.", arg_owner_option, verb->name);
+        if (arg_reserve_option && !(verb->flags & VERB_OPT_RESERVE))
+                return usage_error("Option '%s' is not valid with '%s'.", arg_reserve_option, verb->name);
+
         n = (unsigned) argc;
         if (verb->min_args != VERB_ANY && n < verb->min_args)
                 return usage_error("Too few arguments for '%s'.", verb->name);
@@ -193,6 +268,8 @@ int main(int argc, char *argv[]) {
 
         if (fflush(stdout) != 0 && r >= 0)
                 r = log_error_errno(-EIO, "Failed to write output: %s", strerror(errno));
+
+        free(arg_unassigned);
 
         if (r == CTL_USAGE_ERROR)
                 return CTL_EXIT_USAGE;

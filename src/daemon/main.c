@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus-polkit.h"
 #include "config.h"
 #include "log.h"
 #include "manager.h"
@@ -20,7 +21,10 @@ static void help(void) {
                "  -h --help              Show this help\n"
                "     --version           Show package version\n"
                "     --read-only         Export everything, change nothing on the host\n"
-               "     --log-level=LEVEL   emerg, alert, crit, err, warning, notice, info, debug\n",
+               "     --log-level=LEVEL   emerg, alert, crit, err, warning, notice, info, debug\n"
+               "\nTesting aids:\n"
+               "     --ask-polkit-for-root  Ask polkit even for callers with uid 0\n"
+               "     --polkit-timeout=SEC   Give up on polkit after SEC seconds (default 25)\n",
                program_invocation_short_name);
 }
 
@@ -29,12 +33,16 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_VERSION = 0x100,
                 ARG_READ_ONLY,
                 ARG_LOG_LEVEL,
+                ARG_ASK_POLKIT_FOR_ROOT,
+                ARG_POLKIT_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help",      no_argument,       NULL, 'h'           },
                 { "version",   no_argument,       NULL, ARG_VERSION   },
                 { "read-only", no_argument,       NULL, ARG_READ_ONLY },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "ask-polkit-for-root", no_argument, NULL, ARG_ASK_POLKIT_FOR_ROOT },
+                { "polkit-timeout", required_argument, NULL, ARG_POLKIT_TIMEOUT },
                 {}
         };
         int c, l;
@@ -58,6 +66,22 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         log_set_max_level(l);
                         break;
+                case ARG_ASK_POLKIT_FOR_ROOT:
+                        polkit_settings.ask_for_root = true;
+                        break;
+                case ARG_POLKIT_TIMEOUT: {
+                        char *end;
+                        unsigned long sec;
+
+                        errno = 0;
+                        sec = strtoul(optarg, &end, 10);
+                        if (errno || *end || end == optarg || sec == 0 || sec > 3600) {
+                                fprintf(stderr, "Invalid polkit timeout \"%s\" (1..3600 seconds).\n", optarg);
+                                return -EINVAL;
+                        }
+                        polkit_settings.timeout_usec = (uint64_t) sec * 1000000ULL;
+                        break;
+                }
                 case '?':
                         return -EINVAL;
                 default:

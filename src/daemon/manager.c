@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "bus-polkit.h"
 #include "manager-dbus.h"
 
 static int dir_from_env(const char *env, const char *def, char **ret) {
@@ -43,6 +44,12 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         if (r < 0)
                 goto fail;
 
+        m->missing = topology_new();
+        if (!m->missing) {
+                r = log_oom();
+                goto fail;
+        }
+
         r = sd_event_default(&m->event);
         if (r < 0) {
                 log_error_errno(r, "Failed to allocate event loop: %m");
@@ -70,7 +77,14 @@ fail:
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        polkit_registry_free(m->polkit_registry);
+        sd_event_source_unref(m->mountinfo_source);
+        sd_event_source_unref(m->swaps_source);
+        sd_event_source_unref(m->route_source);
+        manager_free_reservations(m);
         sd_bus_flush_close_unref(m->bus);
+        host_usage_done(&m->host_usage);
+        topology_free(m->missing);
         topology_free(m->topology);
         udev_hwdb_unref(m->hwdb);
         udev_unref(m->udev);
@@ -144,9 +158,10 @@ int manager_enumerate(Manager *m) {
 }
 
 void manager_status(Manager *m, char *buf, size_t size) {
-        snprintf(buf, size, "%zu PCI functions, %zu IOMMU groups%s",
+        snprintf(buf, size, "%zu PCI functions, %zu IOMMU groups, %zu reservations%s",
                  m->topology ? m->topology->n_devices : 0,
                  m->topology ? m->topology->n_groups : 0,
+                 m->n_reservations,
                  m->read_only ? ", read-only" : "");
 }
 
@@ -156,6 +171,13 @@ int manager_startup(Manager *m) {
         r = manager_enumerate(m);
         if (r < 0)
                 return r;
+        r = manager_host_usage_start(m);
+        if (r < 0)
+                return r;
+        r = manager_load_reservations(m);
+        if (r < 0)
+                return r;
+        manager_sync_missing(m);
 
         /* sd-bus honours DBUS_SYSTEM_BUS_ADDRESS */
         r = sd_bus_open_system(&m->bus);

@@ -5,9 +5,21 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "host-usage.h"
+#include "reservation.h"
 #include "topology.h"
+#include "verdict.h"
 
 struct udev;
+typedef struct PolkitRegistry PolkitRegistry;
+
+/* A reservation as the daemon holds it: the data (stored) plus what only
+ * lives while the daemon runs. */
+typedef struct ManagedReservation {
+        Reservation *data;
+        sd_bus_track *track;       /* transient: the owning connection */
+        struct Manager *manager;
+} ManagedReservation;
 struct udev_hwdb;
 
 /* The daemon's state: the model of the host and the connections that feed
@@ -20,6 +32,19 @@ typedef struct Manager {
         struct udev_hwdb *hwdb;
 
         Topology *topology;
+        /* Placeholders for reserved functions that are not present now:
+         * they stay exported with Present=false. */
+        Topology *missing;
+
+        ManagedReservation **reservations;
+        size_t n_reservations;
+        uint64_t next_id;
+
+        HostUsage host_usage;
+        HostUsagePaths host_usage_paths;
+        sd_event_source *mountinfo_source, *swaps_source, *route_source;
+
+        PolkitRegistry *polkit_registry;
 
         bool read_only;
         char *state_dir;
@@ -42,6 +67,45 @@ int manager_startup(Manager *m);
 
 /* Enumerates every PCI function into a fresh topology. */
 int manager_enumerate(Manager *m);
+
+/* Reservations (manager-reservations.c) */
+int manager_load_reservations(Manager *m);
+int manager_save_reservations(Manager *m);
+ManagedReservation *manager_find_reservation(Manager *m, const char *id);
+/* The reservation holding a function, and its entry, or NULL. */
+ManagedReservation *manager_reservation_of(Manager *m, const PciAddress *a, ReservationFunction **ret_f);
+
+typedef struct ReserveRequest {
+        const char *owner;
+        uid_t owner_uid;
+        PciAddress *addresses;
+        bool *assigned;
+        size_t n;
+        bool persistent;
+        bool complete_group;
+        const char *driver;
+        sd_bus_message *message;   /* for transient tracking of the sender */
+} ReserveRequest;
+
+/* Checks the request against the model and creates the reservation (stored
+ * before it becomes visible).  On a refusal sets `error` with the API's
+ * error name and returns a negative errno. */
+int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **ret, sd_bus_error *error);
+int manager_release(Manager *m, ManagedReservation *r, sd_bus_error *error);
+
+/* Verdicts as the API defines them (owner "" for Device.Verdict). */
+int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict *ret);
+
+/* Host usage (manager-host-usage.c): computed at start, recomputed when
+ * mounts, swaps or routes change. */
+int manager_host_usage_start(Manager *m);
+int manager_host_usage_refresh(Manager *m);
+
+void manager_free_reservations(Manager *m);
+void manager_sync_missing(Manager *m);
+
+/* Looks a function up among present and missing ones. */
+PciDevice *manager_find_device(Manager *m, const PciAddress *a);
 
 /* A status line for sd_notify STATUS= */
 void manager_status(Manager *m, char *buf, size_t size);

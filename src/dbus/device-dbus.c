@@ -4,7 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "manager-dbus.h"
+
+#include "bus-errors.h"
+
+/* Device objects' userdata is the PciDevice itself (the find callback's
+ * answer); the few properties that need the rest of the model (verdicts,
+ * reservations) reach it through the one manager of the process. */
+static Manager *the_manager;
 
 int device_object_path(const PciDevice *d, char **ret) {
         return sd_bus_path_encode(PCIASSIGN_DEVICE_PREFIX, d->name, ret);
@@ -26,7 +34,7 @@ static int device_find(sd_bus *bus, const char *path, const char *interface,
         free(label);
         if (r < 0)
                 return 0;
-        d = topology_find(m->topology, &a);
+        d = manager_find_device(m, &a);
         if (!d)
                 return 0;
         *found = d;
@@ -36,20 +44,23 @@ static int device_find(sd_bus *bus, const char *path, const char *interface,
 static int device_enumerate(sd_bus *bus, const char *path, void *userdata,
                             char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        Topology *t = m->topology;
+        Topology *t = m->topology, *x = m->missing;
+        size_t n = 0;
         char **l;
         int r;
 
-        l = calloc(t->n_devices + 1, sizeof(char *));
+        l = calloc(t->n_devices + x->n_devices + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
-        for (size_t i = 0; i < t->n_devices; i++) {
-                r = device_object_path(t->devices[i], &l[i]);
-                if (r < 0) {
-                        for (size_t j = 0; j < i; j++)
-                                free(l[j]);
-                        free(l);
-                        return r;
+        for (size_t k = 0; k < 2; k++) {
+                Topology *src = k == 0 ? t : x;
+                for (size_t i = 0; i < src->n_devices; i++) {
+                        r = device_object_path(src->devices[i], &l[n]);
+                        if (r < 0) {
+                                strv_free(l);
+                                return r;
+                        }
+                        n++;
                 }
         }
         *nodes = l;
@@ -76,29 +87,71 @@ DEFINE_BOOL_GETTER(multifunction, pci_device_is_multifunction(d))
 DEFINE_BOOL_GETTER(bridge, pci_device_is_bridge(d))
 DEFINE_BOOL_GETTER(boot_vga, d->boot_vga)
 
-/* Absent-but-reserved functions and assignment come with reservations:
- * until then every exported function is present and assigned to no one. */
 static int property_get_present(sd_bus *bus, const char *path, const char *interface,
                                 const char *property, sd_bus_message *reply,
                                 void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "b", 1);
+        const PciDevice *d = userdata;
+        return sd_bus_message_append(reply, "b", (int) !d->missing);
 }
 
 static int property_get_assigned(sd_bus *bus, const char *path, const char *interface,
                                  const char *property, sd_bus_message *reply,
                                  void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "b", 0);
+        const PciDevice *d = userdata;
+        ReservationFunction *f = NULL;
+
+        (void) manager_reservation_of(the_manager, &d->address, &f);
+        return sd_bus_message_append(reply, "b", (int) (f && f->assigned));
+}
+
+const char *device_host_driver(Manager *m, const PciDevice *d) {
+        ReservationFunction *f = NULL;
+
+        if (manager_reservation_of(m, &d->address, &f) && f->host_driver)
+                return f->host_driver;
+        if (d->driver && !pci_driver_is_vfio(d->driver) && strcmp(d->driver, "pci-stub") != 0)
+                return d->driver;
+        return "";
 }
 
 static int property_get_host_driver(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply,
                                     void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", device_host_driver(the_manager, userdata));
+}
+
+static int property_get_verdict(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply,
+                                void *userdata, sd_bus_error *error) {
         const PciDevice *d = userdata;
-        /* Without a recorded host driver, the bound driver is the host
-         * driver unless it is one of ours (vfio, pci-stub). */
-        const char *h = d->driver && !pci_driver_is_vfio(d->driver) &&
-                        strcmp(d->driver, "pci-stub") != 0 ? d->driver : "";
-        return sd_bus_message_append(reply, "s", h);
+        Verdict v = {};
+        int r;
+
+        r = manager_verdict(the_manager, &d->address, "", &v);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", verdict_kind_to_string(v.kind));
+        verdict_done(&v);
+        return r;
+}
+
+static int property_get_reasons(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply,
+                                void *userdata, sd_bus_error *error) {
+        const PciDevice *d = userdata;
+        Verdict v = {};
+        int r;
+
+        r = manager_verdict(the_manager, &d->address, "", &v);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ss)");
+        for (size_t i = 0; r >= 0 && i < v.n_reasons; i++)
+                r = sd_bus_message_append(reply, "(ss)", v.reasons[i].code, v.reasons[i].text);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        verdict_done(&v);
+        return r;
 }
 
 static int property_get_pcie_type(sd_bus *bus, const char *path, const char *interface,
@@ -166,7 +219,17 @@ static int property_get_bars(sd_bus *bus, const char *path, const char *interfac
 static int property_get_reservation(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply,
                                     void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "o", "/");
+        const PciDevice *d = userdata;
+        _cleanup_free_ char *p = NULL;
+        ManagedReservation *mr = manager_reservation_of(the_manager, &d->address, NULL);
+        int r;
+
+        if (!mr)
+                return sd_bus_message_append(reply, "o", "/");
+        r = reservation_object_path(mr->data->id, &p);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "o", p);
 }
 
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
@@ -198,6 +261,8 @@ const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("VirtualFunctions", "as", property_get_virtfns, 0, CHANGE),
         SD_BUS_PROPERTY("Bars", "a(ytt)", property_get_bars, 0, CONST),
         SD_BUS_PROPERTY("Present", "b", property_get_present, 0, CHANGE),
+        SD_BUS_PROPERTY("Verdict", "s", property_get_verdict, 0, CHANGE),
+        SD_BUS_PROPERTY("Reasons", "a(ss)", property_get_reasons, 0, CHANGE),
         SD_BUS_PROPERTY("Reservation", "o", property_get_reservation, 0, CHANGE),
         SD_BUS_PROPERTY("Assigned", "b", property_get_assigned, 0, CHANGE),
         SD_BUS_VTABLE_END
@@ -206,6 +271,7 @@ const sd_bus_vtable device_vtable[] = {
 int device_dbus_export(Manager *m) {
         int r;
 
+        the_manager = m;
         r = sd_bus_add_fallback_vtable(m->bus, NULL, PCIASSIGN_DEVICE_PREFIX, "org.pciassign1.Device",
                                        device_vtable, device_find, m);
         if (r < 0)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "macro.h"
 #include "manager-dbus.h"
 
 int group_object_path(unsigned id, char **ret) {
@@ -97,10 +98,27 @@ static int property_get_viable(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "b", (int) topology_group_viable(userdata));
 }
 
+/* see device-dbus.c: the one manager of the process */
+static Manager *the_manager;
+
 static int property_get_reservation(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply,
                                     void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "o", "/");
+        const IommuGroup *g = userdata;
+        _cleanup_free_ char *p = NULL;
+        ManagedReservation *mr = NULL;
+        int r;
+
+        /* the group rule makes every endpoint member part of the same
+         * reservation; any member tells */
+        for (size_t i = 0; !mr && i < g->n_members; i++)
+                mr = manager_reservation_of(the_manager, &g->members[i]->address, NULL);
+        if (!mr)
+                return sd_bus_message_append(reply, "o", "/");
+        r = reservation_object_path(mr->data->id, &p);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "o", p);
 }
 
 const sd_bus_vtable group_vtable[] = {
@@ -115,6 +133,7 @@ const sd_bus_vtable group_vtable[] = {
 int group_dbus_export(Manager *m) {
         int r;
 
+        the_manager = m;
         r = sd_bus_add_fallback_vtable(m->bus, NULL, PCIASSIGN_GROUP_PREFIX, "org.pciassign1.Group",
                                        group_vtable, group_find, m);
         if (r < 0)

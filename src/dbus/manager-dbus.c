@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bus-errors.h"
+#include "bus-polkit.h"
 #include "config.h"
 #include "describe.h"
 #include "log.h"
@@ -22,7 +23,7 @@ static int lookup_device(Manager *m, const char *s, PciDevice **ret, sd_bus_erro
                                          "Invalid PCI address \"%.32s%s\": expected DDDD:BB:DD.F",
                                          s, strlen(s) > 32 ? "..." : "");
         }
-        d = topology_find(m->topology, &a);
+        d = manager_find_device(m, &a);
         if (!d) {
                 char buf[PCI_ADDRESS_STRLEN];
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
@@ -68,10 +69,30 @@ static int method_get_group(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
+static int append_device_entry(Manager *m, sd_bus_message *reply, const PciDevice *d) {
+        _cleanup_free_ char *path = NULL;
+        ManagedReservation *mr;
+        Verdict v = {};
+        int r;
+
+        r = device_object_path(d, &path);
+        if (r < 0)
+                return r;
+        r = manager_verdict(m, &d->address, "", &v);
+        if (r < 0)
+                return r;
+        mr = manager_reservation_of(m, &d->address, NULL);
+        r = sd_bus_message_append(reply, "(ssisso)", d->name, strempty(d->driver), d->iommu_group,
+                                  verdict_kind_to_string(v.kind), mr ? mr->data->id : "", path);
+        verdict_done(&v);
+        return r;
+}
+
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
-        Topology *t = m->topology;
+        Topology *t = m->topology, *x = m->missing;
+        size_t i = 0, j = 0;
         int r;
 
         r = sd_bus_message_new_method_return(msg, &reply);
@@ -80,16 +101,16 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_open_container(reply, 'a', "(ssisso)");
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < t->n_devices; i++) {
-                const PciDevice *d = t->devices[i];
-                _cleanup_free_ char *path = NULL;
+        /* present and missing functions merged in address order */
+        while (i < t->n_devices || j < x->n_devices) {
+                const PciDevice *d;
 
-                r = device_object_path(d, &path);
-                if (r < 0)
-                        return r;
-                /* verdicts come with the verdict module; "" until then */
-                r = sd_bus_message_append(reply, "(ssisso)", d->name, strempty(d->driver),
-                                          d->iommu_group, "", "", path);
+                if (j >= x->n_devices ||
+                    (i < t->n_devices && pci_address_compare(&t->devices[i]->address, &x->devices[j]->address) < 0))
+                        d = t->devices[i++];
+                else
+                        d = x->devices[j++];
+                r = append_device_entry(m, reply, d);
                 if (r < 0)
                         return r;
         }
@@ -99,35 +120,376 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_send(NULL, reply, NULL);
 }
 
+
+/* At most this many entries in one call: far above any host, low enough
+ * that a hostile list cannot make us allocate without bound. */
+#define MAX_LIST_ENTRIES 65536
+
+static int method_check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_strv_free_ char **addrs = NULL;
+        Manager *m = userdata;
+        const char *owner;
+        size_t n;
+        int r;
+
+        r = sd_bus_message_read_strv(msg, &addrs);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", &owner);
+        if (r < 0)
+                return r;
+        n = strv_length(addrs);
+        if (n > MAX_LIST_ENTRIES)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Too many addresses (%zu > %d)",
+                                         n, MAX_LIST_ENTRIES);
+        if (*owner && !reservation_owner_is_valid(owner))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "Invalid owner: expected 1-256 bytes of printable UTF-8");
+        /* all addresses are checked before any answer is built */
+        for (size_t i = 0; i < n; i++) {
+                PciAddress a;
+                if (pci_address_parse(addrs[i], &a) < 0)
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_ADDRESS,
+                                                 "Invalid PCI address \"%.32s%s\": expected DDDD:BB:DD.F",
+                                                 addrs[i], strlen(addrs[i]) > 32 ? "..." : "");
+        }
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssa(ss))");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                char buf[PCI_ADDRESS_STRLEN];
+                Verdict v = {};
+                PciAddress a;
+
+                (void) pci_address_parse(addrs[i], &a);
+                r = manager_verdict(m, &a, owner, &v);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_open_container(reply, 'r', "ssa(ss)");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "ss", pci_address_format(&a, buf),
+                                                  verdict_kind_to_string(v.kind));
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'a', "(ss)");
+                for (size_t k = 0; r >= 0 && k < v.n_reasons; k++)
+                        r = sd_bus_message_append(reply, "(ss)", v.reasons[k].code, v.reasons[k].text);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                verdict_done(&v);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_reservations(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssso)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_reservations; i++) {
+                Reservation *res = m->reservations[i]->data;
+                _cleanup_free_ char *path = NULL;
+
+                r = reservation_object_path(res->id, &path);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "(ssso)", res->id, res->owner,
+                                          reservation_state_to_string(res->state), path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_reservation(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        ManagedReservation *mr;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
+        mr = reservation_id_is_valid(id) ? manager_find_reservation(m, id) : NULL;
+        if (!mr)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_RESERVATION, "No reservation \"%.32s%s\"",
+                                         id, strlen(id) > 32 ? "..." : "");
+        r = reservation_object_path(mr->data->id, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+/* Reads the a{sv} options of Reserve; unknown keys and wrong types are
+ * refused, so a typo never silently becomes a default. */
+static int read_reserve_options(sd_bus_message *msg, ReserveRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key, *contents;
+                char type;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (streq(key, "persistent") || streq(key, "complete-group")) {
+                        int b;
+
+                        if (!streq(contents, "b"))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option \"%s\" takes a boolean (b), not \"%s\"", key, contents);
+                        r = sd_bus_message_read(msg, "v", "b", &b);
+                        if (r < 0)
+                                return r;
+                        if (streq(key, "persistent"))
+                                req->persistent = b;
+                        else
+                                req->complete_group = b;
+                } else if (streq(key, "driver")) {
+                        const char *drv;
+
+                        if (!streq(contents, "s"))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option \"driver\" takes a string (s), not \"%s\"", contents);
+                        r = sd_bus_message_read(msg, "v", "s", &drv);
+                        if (r < 0)
+                                return r;
+                        if (!driver_name_is_valid(drv) || !pci_driver_is_vfio(drv))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Invalid driver \"%.64s\": expected vfio-pci or a vfio variant driver",
+                                                         drv);
+                        req->driver = drv;
+                } else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown option \"%.64s\"; known: persistent, complete-group, driver",
+                                                 key);
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
+
+static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        _cleanup_free_ PciAddress *addrs = NULL;
+        _cleanup_free_ bool *assigned = NULL;
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        ReserveRequest req = { .persistent = true, .message = msg };
+        ManagedReservation *mr = NULL;
+        size_t n = 0, alloc = 0;
+        const char *owner, *addr;
+        const char *details[3] = {};
+        int a, r;
+
+        r = sd_bus_message_read(msg, "s", &owner);
+        if (r < 0)
+                return r;
+        if (!reservation_owner_is_valid(owner))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "Invalid owner: expected 1-256 bytes of printable UTF-8");
+        req.owner = owner;
+
+        r = sd_bus_message_enter_container(msg, 'a', "(sb)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(msg, "(sb)", &addr, &a)) > 0) {
+                if (n >= MAX_LIST_ENTRIES)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Too many functions (> %d)", MAX_LIST_ENTRIES);
+                if (n == alloc) {
+                        size_t na = alloc ? alloc * 2 : 16;
+                        PciAddress *na_addrs = realloc(addrs, na * sizeof(PciAddress));
+                        if (!na_addrs)
+                                return -ENOMEM;
+                        addrs = na_addrs;
+                        bool *na_assigned = realloc(assigned, na * sizeof(bool));
+                        if (!na_assigned)
+                                return -ENOMEM;
+                        assigned = na_assigned;
+                        alloc = na;
+                }
+                if (pci_address_parse(addr, &addrs[n]) < 0)
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_ADDRESS,
+                                                 "Invalid PCI address \"%.32s%s\": expected DDDD:BB:DD.F",
+                                                 addr, strlen(addr) > 32 ? "..." : "");
+                assigned[n++] = a;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "No functions given");
+        r = read_reserve_options(msg, &req, error);
+        if (r < 0)
+                return r;
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+
+        details[0] = "owner";
+        details[1] = owner;
+        r = bus_verify_polkit_async(msg, "org.pciassign1.reserve", details, (uid_t) -1,
+                                    &m->polkit_registry, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1; /* polkit will answer; the call is dispatched again */
+
+        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, &req.owner_uid);
+        if (r < 0)
+                return r;
+
+        req.addresses = addrs;
+        req.assigned = assigned;
+        req.n = n;
+        r = manager_reserve(m, &req, &mr, error);
+        if (r < 0)
+                return r;
+        r = reservation_object_path(mr->data->id, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
 static void json_object_putp(json_object **o) {
         if (*o)
                 json_object_put(*o);
 }
 
+/* The device view of describe_device() plus what the daemon knows:
+ * verdict, reservation, host driver, presence. */
+static json_object *describe_device_full(Manager *m, const PciDevice *d) {
+        json_object *o = describe_device(d), *reasons;
+        ReservationFunction *f = NULL;
+        ManagedReservation *mr;
+        Verdict v = {};
+
+        if (!o)
+                return NULL;
+        mr = manager_reservation_of(m, &d->address, &f);
+        json_object_object_add(o, "present", json_object_new_boolean(!d->missing));
+        json_object_object_add(o, "host_driver", json_object_new_string(device_host_driver(m, d)));
+        json_object_object_add(o, "reservation", mr ? json_object_new_string(mr->data->id) : NULL);
+        json_object_object_add(o, "assigned", json_object_new_boolean(f && f->assigned));
+        if (manager_verdict(m, &d->address, "", &v) >= 0) {
+                json_object_object_add(o, "verdict", json_object_new_string(verdict_kind_to_string(v.kind)));
+                reasons = json_object_new_array();
+                for (size_t k = 0; k < v.n_reasons; k++) {
+                        json_object *ro = json_object_new_object();
+                        json_object_object_add(ro, "code", json_object_new_string(v.reasons[k].code));
+                        json_object_object_add(ro, "text", json_object_new_string(v.reasons[k].text));
+                        json_object_array_add(reasons, ro);
+                }
+                json_object_object_add(o, "reasons", reasons);
+                verdict_done(&v);
+        }
+        return o;
+}
+
+static json_object *describe_reservation(const ManagedReservation *mr) {
+        const Reservation *r = mr->data;
+        json_object *o = json_object_new_object(), *fs = json_object_new_array();
+        char buf[PCI_ADDRESS_STRLEN];
+
+        json_object_object_add(o, "id", json_object_new_string(r->id));
+        json_object_object_add(o, "owner", json_object_new_string(r->owner));
+        json_object_object_add(o, "owner_uid", json_object_new_int64(r->owner_uid));
+        json_object_object_add(o, "persistent", json_object_new_boolean(r->persistent));
+        json_object_object_add(o, "driver", json_object_new_string(strempty(r->driver)));
+        json_object_object_add(o, "state", json_object_new_string(reservation_state_to_string(r->state)));
+        json_object_object_add(o, "created_usec", json_object_new_int64((int64_t) r->created_usec));
+        json_object_object_add(o, "last_error", json_object_new_string(strempty(r->last_error)));
+        for (size_t i = 0; i < r->n_functions; i++) {
+                json_object *fo = json_object_new_object();
+                json_object_object_add(fo, "address",
+                                       json_object_new_string(pci_address_format(&r->functions[i].address, buf)));
+                json_object_object_add(fo, "assigned", json_object_new_boolean(r->functions[i].assigned));
+                json_object_object_add(fo, "host_driver",
+                                       json_object_new_string(strempty(r->functions[i].host_driver)));
+                json_object_array_add(fs, fo);
+        }
+        json_object_object_add(o, "functions", fs);
+        return o;
+}
+
 static int method_describe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         Manager *m = userdata;
-        Topology *t = m->topology;
-        json_object *devs, *groups;
+        Topology *t = m->topology, *x = m->missing;
+        json_object *devs, *groups, *res;
+        size_t i = 0, j = 0;
 
         root = json_object_new_object();
-        devs = json_object_new_array_ext((int) t->n_devices);
+        devs = json_object_new_array_ext((int) (t->n_devices + x->n_devices));
         groups = json_object_new_array_ext((int) t->n_groups);
-        if (!root || !devs || !groups) {
+        res = json_object_new_array();
+        if (!root || !devs || !groups || !res) {
                 json_object_put(devs);
                 json_object_put(groups);
+                json_object_put(res);
                 return -ENOMEM;
         }
         json_object_object_add(root, "version", json_object_new_string(PACKAGE_VERSION));
         json_object_object_add(root, "iommu_present", json_object_new_boolean(topology_has_iommu(t)));
         json_object_object_add(root, "read_only", json_object_new_boolean(m->read_only));
-        for (size_t i = 0; i < t->n_devices; i++)
-                json_object_array_add(devs, describe_device(t->devices[i]));
+        while (i < t->n_devices || j < x->n_devices) {
+                const PciDevice *d;
+
+                if (j >= x->n_devices ||
+                    (i < t->n_devices && pci_address_compare(&t->devices[i]->address, &x->devices[j]->address) < 0))
+                        d = t->devices[i++];
+                else
+                        d = x->devices[j++];
+                json_object_array_add(devs, describe_device_full(m, d));
+        }
         json_object_object_add(root, "devices", devs);
-        for (size_t i = 0; i < t->n_groups; i++)
-                json_object_array_add(groups, describe_group(t->groups[i]));
+        for (size_t k = 0; k < t->n_groups; k++) {
+                json_object *g = describe_group(t->groups[k]);
+                ManagedReservation *mr = manager_reservation_of(m, &t->groups[k]->members[0]->address, NULL);
+
+                for (size_t l = 0; !mr && l < t->groups[k]->n_members; l++)
+                        mr = manager_reservation_of(m, &t->groups[k]->members[l]->address, NULL);
+                json_object_object_add(g, "reservation", mr ? json_object_new_string(mr->data->id) : NULL);
+                json_object_array_add(groups, g);
+        }
         json_object_object_add(root, "groups", groups);
-        json_object_object_add(root, "reservations", json_object_new_array());
+        for (size_t k = 0; k < m->n_reservations; k++)
+                json_object_array_add(res, describe_reservation(m->reservations[k]));
+        json_object_object_add(root, "reservations", res);
 
         return sd_bus_reply_method_return(msg, "s",
                                           json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
@@ -165,8 +527,22 @@ const sd_bus_vtable manager_vtable[] = {
                                 method_get_device, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetGroup", SD_BUS_ARGS("u", group), SD_BUS_RESULT("o", path),
                                 method_get_group, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListReservations", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssso)", reservations),
+                                method_list_reservations, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetReservation", SD_BUS_ARGS("s", id), SD_BUS_RESULT("o", path),
+                                method_get_reservation, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckAssignable", SD_BUS_ARGS("as", addresses, "s", owner),
+                                SD_BUS_RESULT("a(ssa(ss))", verdicts),
+                                method_check_assignable, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json),
                                 method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* authorization: polkit, checked by the handler */
+        SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", owner, "a(sb)", functions, "a{sv}", options),
+                                SD_BUS_RESULT("o", path),
+                                method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("ReservationAdded", SD_BUS_ARGS("s", id, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("ReservationRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("ReservationChanged", SD_BUS_ARGS("s", id, "s", state), 0),
         SD_BUS_VTABLE_END
 };
 
@@ -183,6 +559,9 @@ int manager_dbus_export(Manager *m) {
         r = group_dbus_export(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register Group objects: %m");
+        r = reservation_dbus_export(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register Reservation objects: %m");
         r = sd_bus_add_object_manager(m->bus, NULL, PCIASSIGN_PATH);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the ObjectManager: %m");

@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -63,6 +64,7 @@ Harness *harness_new(const char *testbed_name) {
         g_assert_cmpint(g_mkdir(h->state_dir, 0700), ==, 0);
         g_assert_cmpint(g_mkdir(h->runtime_dir, 0755), ==, 0);
         h->notify_log = g_string_new(NULL);
+        h->extra_env = g_ptr_array_new_with_free_func(g_free);
         h->pid = 0;
         return h;
 }
@@ -89,6 +91,7 @@ void harness_free(Harness *h) {
         g_free(h->testbed_dir);
         g_free(h->bus_address);
         g_string_free(h->notify_log, TRUE);
+        g_ptr_array_free(h->extra_env, TRUE);
         g_free(h);
 }
 
@@ -124,7 +127,66 @@ static void drain_notify(Harness *h) {
         }
 }
 
+void harness_set_env(Harness *h, const char *key, const char *value) {
+        g_ptr_array_add(h->extra_env, g_strdup_printf("%s=%s", key, value));
+}
+
+void harness_wait_for(gboolean *flag, guint ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) ms * 1000 * (wrapper_slow() ? 4 : 1);
+
+        while (!*flag && g_get_monotonic_time() < deadline) {
+                if (!g_main_context_iteration(NULL, FALSE))
+                        g_usleep(1000);
+        }
+}
+
+static void spawn_daemon(Harness *h, const char *const *extra_args);
+
 void harness_start_daemon(Harness *h, const char *const *extra_args) {
+        gint64 deadline;
+
+        spawn_daemon(h, extra_args);
+        deadline = g_get_monotonic_time() + (wrapper_slow() ? 120 : 30) * G_USEC_PER_SEC;
+        for (;;) {
+                while (g_main_context_iteration(NULL, FALSE))
+                        ;
+                drain_notify(h);
+                if (h->exited)
+                        g_error("daemon exited during start-up (status %d)", h->exit_status);
+                if (strstr(h->notify_log->str, "READY=1") && name_has_owner(h))
+                        break;
+                if (g_get_monotonic_time() > deadline)
+                        g_error("daemon did not become ready; notify log: %s", h->notify_log->str);
+                g_usleep(10 * 1000);
+        }
+}
+
+int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_args) {
+        gint64 deadline;
+
+        spawn_daemon(h, extra_args);
+        deadline = g_get_monotonic_time() + (wrapper_slow() ? 120 : 30) * G_USEC_PER_SEC;
+        while (!h->exited) {
+                while (g_main_context_iteration(NULL, FALSE))
+                        ;
+                drain_notify(h);
+                if (strstr(h->notify_log->str, "READY=1"))
+                        g_error("daemon started although it should have refused to");
+                if (g_get_monotonic_time() > deadline)
+                        g_error("daemon neither started nor exited");
+                g_usleep(10 * 1000);
+        }
+        h->pid = 0;
+        g_assert_true(WIFEXITED(h->exit_status));
+        return WEXITSTATUS(h->exit_status);
+}
+
+static void child_setup(gpointer user_data) {
+        /* a test that dies must not leave its daemon behind */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void spawn_daemon(Harness *h, const char *const *extra_args) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) error = NULL;
         g_autofree gchar *notify_path = g_build_filename(h->tmpdir, "notify", NULL);
@@ -134,7 +196,6 @@ void harness_start_daemon(Harness *h, const char *const *extra_args) {
         g_autoptr(GSocketAddress) sa = NULL;
         const char *wrapper = g_getenv("PCI_ASSIGND_TEST_WRAPPER");
         const char *preload = g_getenv("LD_PRELOAD");
-        gint64 deadline;
 
         g_string_truncate(h->notify_log, 0);
         g_clear_object(&h->notify_socket);
@@ -171,27 +232,18 @@ void harness_start_daemon(Harness *h, const char *const *extra_args) {
         }
         /* ASan insists on being first in the library list; the preload
          * is what umockdev needs, so relax that check. */
+        for (guint i = 0; i < h->extra_env->len; i++) {
+                const char *kv = h->extra_env->pdata[i];
+                g_autofree gchar *k = g_strndup(kv, strcspn(kv, "="));
+                env = g_environ_setenv(env, k, kv + strlen(k) + 1, TRUE);
+        }
         env = g_environ_setenv(env, "ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1", FALSE);
 
         h->exited = FALSE;
         g_assert_true(g_spawn_async(NULL, (gchar **) argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
-                                    NULL, NULL, &h->pid, &error));
+                                    child_setup, NULL, &h->pid, &error));
         g_assert_no_error(error);
         g_child_watch_add(h->pid, child_watch, h);
-
-        deadline = g_get_monotonic_time() + (wrapper_slow() ? 120 : 30) * G_USEC_PER_SEC;
-        for (;;) {
-                while (g_main_context_iteration(NULL, FALSE))
-                        ;
-                drain_notify(h);
-                if (h->exited)
-                        g_error("daemon exited during start-up (status %d)", h->exit_status);
-                if (strstr(h->notify_log->str, "READY=1") && name_has_owner(h))
-                        break;
-                if (g_get_monotonic_time() > deadline)
-                        g_error("daemon did not become ready; notify log: %s", h->notify_log->str);
-                g_usleep(10 * 1000);
-        }
 }
 
 void harness_stop_daemon(Harness *h) {

@@ -27,6 +27,7 @@ typedef struct Harness {
         gint exit_status;
         gboolean exited;
         GString *notify_log;     /* every sd_notify datagram */
+        GPtrArray *extra_env;    /* KEY=VALUE strings */
         GSocket *notify_socket;
 } Harness;
 
@@ -37,6 +38,10 @@ void harness_free(Harness *h);
 /* Starts the daemon with extra arguments (NULL-terminated) and waits for
  * READY=1 and the bus name.  Fails the test on timeout. */
 void harness_start_daemon(Harness *h, const char *const *extra_args);
+
+/* Starts the daemon expecting it to refuse to start: returns its exit
+ * status (fails the test if it becomes ready instead). */
+int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_args);
 
 /* SIGTERM, waits, asserts a clean exit (status 0). */
 void harness_stop_daemon(Harness *h);
@@ -50,6 +55,12 @@ GVariant *harness_get_all(Harness *h, const char *path, const char *iface);
 
 /* Runs build/src/ctl/pci-assignctl with argv on the test bus. */
 int harness_run_ctl(Harness *h, const char *const *argv, gchar **out, gchar **err);
+
+/* Extra environment for the next daemon start (NULL-terminated KEY, VALUE, ...) */
+void harness_set_env(Harness *h, const char *key, const char *value);
+
+/* Iterates the default main context for up to `ms` or until *flag. */
+void harness_wait_for(gboolean *flag, guint ms);
 
 /* Absolute path of a test data file (source tree). */
 gchar *harness_data_path(const char *rel);

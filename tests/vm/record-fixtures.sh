@@ -45,7 +45,8 @@ if len(a["devices"]) != len(b["devices"]):
     bad.append("number of functions differs")
 if a["groups"] != b["groups"]:
     bad.append("iommu groups differ")
-print("\n".join(bad[:20]))
+if bad:
+    print("\n".join(bad[:20]))
 sys.exit(1 if bad else 0)
 EOF
     then ok "testbed: sysfs view (links, iommu groups, drivers, config) equals the truth file"
@@ -65,7 +66,7 @@ if [ "${1:-}" != --check ]; then
            echo "$PASSED passed, $FAILED failed"; exit 1 ;;
     esac
     mkdir -p "$DATA/config" "$DATA/resource" "$DATA/testbeds"
-    rm -f "$DATA"/config/*.bin "$DATA"/resource/*.txt
+    # overwrite only what this recording produces: other fixtures live here too
     cp "$OUTD"/config/*.bin "$OUTD"/config/README "$OUTD"/config/lspci-vvv.txt "$DATA/config/"
     xz -9 -c "$OUTD/config/lspci-vvv-xxxx.txt" > "$DATA/config/lspci-vvv-xxxx.txt.xz"
     cp "$OUTD"/resource/*.txt "$DATA/resource/"

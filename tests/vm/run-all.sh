@@ -28,7 +28,7 @@ grep -E '^setup: (kernel|installing|built|done)' "$VM/work/logs/setup.log"
 if [ -n "${SCENARIOS:-}" ]; then
     list=$SCENARIOS
 else
-    list=$(cd "$VM/guest" && ls test-*.sh | sed 's/^test-//; s/\.sh$//')
+    list="smoke $(cd "$VM/guest" && ls test-*.sh | sed "s/^test-//; s/\\.sh$//" | grep -vx smoke)"
 fi
 results=()
 for t in $list; do

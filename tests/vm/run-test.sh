@@ -14,7 +14,15 @@ SRC=$(cd "$VM/../.." && pwd)
 T=${1:?usage: run-test.sh SCENARIO BUILD_DIR}
 B=${2:?usage: run-test.sh SCENARIO BUILD_DIR}
 [ -d "$B" ] || { echo "run-test: no build directory $B"; echo "0 passed, 1 failed"; exit 1; }
-B=$(cd "$B" && pwd)
+B=$(cd "$B" && pwd -P)
+SRC=$(cd "$SRC" && pwd -P)
+# the guest sees the host root, except where it mounts its own filesystems
+for d in "$B" "$SRC"; do
+    case $d/ in /run/*|/proc/*|/sys/*|/dev/*|/var/log/*)
+        echo "FAIL - scenario $T: $d is hidden in the guest (it mounts its own /run, /proc, /sys, /dev, /var/log)"
+        echo "0 passed, 1 failed"; exit 1 ;;
+    esac
+done
 WORK=$VM/work
 LOG=$WORK/logs/$T.log
 OUTD=$WORK/out/$T

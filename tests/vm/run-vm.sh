@@ -29,6 +29,10 @@ rm -f "$MON"
 [ -s "$WORK/kernel/vmlinuz" ] && [ -s "$WORK/initramfs.cpio.gz" ] \
     || { echo "run-vm: run tests/vm/setup.sh first"; exit 2; }
 
+case $VM in *[[:space:],]*)
+    echo "run-vm: $VM: the path must not contain blanks or commas (kernel command line, -fsdev)"
+    exit 2 ;;
+esac
 case $ACCEL in
     kvm) ACC="-accel kvm -cpu host" ;;
     tcg) ACC="-accel tcg,thread=multi -cpu max" ;;
@@ -76,21 +80,22 @@ DEV="
  -device e1000e,bus=rp7,addr=00.0,multifunction=on,id=mf2,mac=52:54:00:00:0c:00
  -device e1000e,bus=rp7,addr=00.1,id=mf3,mac=52:54:00:00:0c:01
 "
-FS="
- -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
- -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,addr=1e.0
- -fsdev local,id=vmout,path=$WORK/out/$T,security_model=none,multidevs=remap
- -device virtio-9p-pci,fsdev=vmout,mount_tag=vmout,addr=1d.0
-"
+# shellcheck disable=SC2054
+FS=(-fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,addr=1e.0
+    -fsdev "local,id=vmout,path=$WORK/out/$T,security_model=none,multidevs=remap"
+    -device virtio-9p-pci,fsdev=vmout,mount_tag=vmout,addr=1d.0)
 
 start=$(date +%s.%N)
+# ACC, DEV and EXTRA are split into words on purpose
+# shellcheck disable=SC2206,SC2054
 cmd=(timeout -k 10 "$TIMEOUT" qemu-system-x86_64 $ACC -m "${MEM:-1024}" -smp "${SMP:-2}"
      -machine q35,kernel-irqchip=split
      -kernel "$WORK/kernel/vmlinuz" -initrd "$WORK/initramfs.cpio.gz"
      -append "console=ttyS0 intel_iommu=on iommu=pt panic=-1 loglevel=4 vmtest=$T vmtest_dir=$VM ${APPEND:-}"
      -display none -nodefaults -serial stdio -no-reboot
      -monitor unix:"$MON",server,nowait
-     $DEV $FS ${EXTRA:-})
+     $DEV "${FS[@]}" ${EXTRA:-})
 if [ "${VERBOSE:-0}" = 1 ]; then
     "${cmd[@]}" < /dev/null 2>&1 | tee "$LOG"
     rc=${PIPESTATUS[0]}

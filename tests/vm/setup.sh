@@ -63,7 +63,7 @@ log "kernel $KV"
 # module is loaded after switch_root from work/kernel/root (bind-mounted on
 # /lib/modules).
 INITRD=$WORK/initramfs.cpio.gz
-STAMP=$(cat "$VM/guest/init" "$KDIR/release" "$0" | md5sum | cut -d' ' -f1)
+STAMP=$(cat "$VM/guest/init" "$KDIR/release" "$VM/setup.sh" | md5sum | cut -d' ' -f1)
 if [ ! -s "$INITRD" ] || [ "$(cat "$WORK/initramfs.stamp" 2>/dev/null)" != "$STAMP" ]; then
     STAGE=$WORK/initrd.d
     rm -rf "$STAGE"

@@ -97,6 +97,17 @@ def check_describe(doc, truth, expect_read_only):
            for i in sorted(set(want) | set(got), key=lambda x: (x is None, x))
            if want.get(i) != got.get(i)]
     report(not bad, f"the {len(want)} IOMMU groups and their members match sysfs", bad)
+    # API: Viable = every member is bound to a vfio driver, pci-stub, no
+    # driver, or is a bridge (what the kernel needs to open the group)
+    bad = []
+    for g in doc.get("groups") or []:
+        members = [real[a] for a in g.get("devices") or [] if a in real]
+        want_v = all(m["bridge"] or m["driver"] in ("", "pci-stub") or "vfio" in m["driver"]
+                     for m in members)
+        if g.get("viable") is not want_v:
+            bad.append(f"group {g.get('id')}: daemon viable={g.get('viable')!r}, expected {want_v} "
+                       f"({', '.join(m['address'] + '=' + (m['driver'] or '-') for m in members)})")
+    report(not bad, "each group's viable flag follows its members' drivers", bad)
     report(doc.get("reservations") == [], "no reservations",
            [f"daemon says {doc.get('reservations')!r}"])
 

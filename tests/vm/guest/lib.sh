@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for guest scenarios (sourced by bash). Every scenario ends with
 # `summary`, which prints the line the host greps: "N passed, N failed".
 P=/sys/bus/pci/devices
@@ -19,13 +20,16 @@ grp() { if [ -e "$P/$1/iommu_group" ]; then basename "$(readlink "$P/$1/iommu_gr
 
 # systemd-udevd from the host userland + coldplug, so the udev database carries
 # ID_VENDOR_FROM_DATABASE / ID_MODEL_FROM_DATABASE like on a booted host.
+# start_udev [SUBSYSTEM...]: coldplug only these subsystems (default: all;
+# under TCG every udev worker is slow, and the PCI entries are what counts).
 start_udev() {
-    local t0; t0=$(now_ms)
+    local t0 s match=""; t0=$(now_ms)
+    for s in "$@"; do match="$match --subsystem-match=$s"; done
     /lib/systemd/systemd-udevd --daemon || { fail "systemd-udevd starts"; return 1; }
     udevadm trigger --type=subsystems --action=add
-    udevadm trigger --type=devices --action=add
+    udevadm trigger --type=devices --action=add $match
     if udevadm settle --timeout=120; then
-        ok "udevd coldplug + settle ($(( $(now_ms) - t0 )) ms)"
+        ok "udevd coldplug${match:+ ($*)} + settle ($(( $(now_ms) - t0 )) ms)"
     else
         fail "udevadm settle"
     fi

@@ -13,7 +13,7 @@ POLICY=$SRC_DIR/data/dbus-1/system.d/org.pciassign1.conf
 check "daemon binary $DAEMON exists" test -x "$DAEMON"
 check "client binary $CTL exists" test -x "$CTL"
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || { summary; exit 1; }
-start_udev
+start_udev pci
 
 # SR-IOV VFs, so the comparison covers physical_function / virtual_functions
 PF=0000:01:00.0
@@ -74,7 +74,7 @@ check "0000:00:02.0 still on $drv_before" test "$(drv 0000:00:02.0)" = "$drv_bef
 
 check "pci-assignd is still running" kill -0 $DPID
 kill $DPID 2> /dev/null
-for i in $(seq 50); do kill -0 $DPID 2> /dev/null || break; sleep 0.1; done
+for _ in $(seq 50); do kill -0 $DPID 2> /dev/null || break; sleep 0.1; done
 kill -9 $DPID 2> /dev/null
 cp /tmp/strace.log /tmp/daemon.log $OUT/ 2> /dev/null
 echo "--- daemon log (last lines)"; tail -15 /tmp/daemon.log

@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "bus-errors.h"
+#include "log.h"
+#include "manager-dbus.h"
+#include "manager.h"
+#include "store.h"
+
+static ManagedReservation *managed_reservation_free(ManagedReservation *r) {
+        if (!r)
+                return NULL;
+        sd_bus_track_unref(r->track);
+        reservation_free(r->data);
+        free(r);
+        return NULL;
+}
+
+void manager_free_reservations(Manager *m) {
+        for (size_t i = 0; i < m->n_reservations; i++)
+                managed_reservation_free(m->reservations[i]);
+        free(m->reservations);
+        m->reservations = NULL;
+        m->n_reservations = 0;
+}
+
+ManagedReservation *manager_find_reservation(Manager *m, const char *id) {
+        for (size_t i = 0; i < m->n_reservations; i++)
+                if (streq(m->reservations[i]->data->id, id))
+                        return m->reservations[i];
+        return NULL;
+}
+
+ManagedReservation *manager_reservation_of(Manager *m, const PciAddress *a, ReservationFunction **ret_f) {
+        for (size_t i = 0; i < m->n_reservations; i++) {
+                ReservationFunction *f = reservation_find_function(m->reservations[i]->data, a);
+                if (f) {
+                        if (ret_f)
+                                *ret_f = f;
+                        return m->reservations[i];
+                }
+        }
+        if (ret_f)
+                *ret_f = NULL;
+        return NULL;
+}
+
+PciDevice *manager_find_device(Manager *m, const PciAddress *a) {
+        PciDevice *d = topology_find(m->topology, a);
+        return d ?: topology_find(m->missing, a);
+}
+
+/* Reserved functions that are not on the host now get a placeholder so
+ * they stay visible (Present=false); placeholders of functions that are
+ * present again or no longer reserved go away. */
+void manager_sync_missing(Manager *m) {
+        for (size_t i = m->missing->n_devices; i > 0; i--) {
+                PciDevice *d = m->missing->devices[i - 1];
+                if (topology_find(m->topology, &d->address) || !manager_reservation_of(m, &d->address, NULL))
+                        pci_device_free(topology_take(m->missing, &d->address));
+        }
+        for (size_t i = 0; i < m->n_reservations; i++) {
+                Reservation *r = m->reservations[i]->data;
+                for (size_t k = 0; k < r->n_functions; k++) {
+                        ReservationFunction *f = &r->functions[k];
+                        PciDevice *d = NULL, *old = NULL;
+
+                        if (manager_find_device(m, &f->address))
+                                continue;
+                        if (pci_device_new_missing(&f->address, f->vendor_id, f->device_id, &d) < 0 ||
+                            topology_add(m->missing, d, &old) < 0) {
+                                pci_device_free(d);
+                                log_oom();
+                                continue;
+                        }
+                        pci_device_free(old);
+                }
+        }
+}
+
+static int add_managed(Manager *m, Reservation *data, ManagedReservation **ret) {
+        ManagedReservation **nv, *r;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        nv = realloc(m->reservations, (m->n_reservations + 1) * sizeof(*nv));
+        if (!nv) {
+                free(r);
+                return -ENOMEM;
+        }
+        m->reservations = nv;
+        r->data = data;
+        r->manager = m;
+        m->reservations[m->n_reservations++] = r;
+        if (ret)
+                *ret = r;
+        return 0;
+}
+
+static void remove_managed(Manager *m, ManagedReservation *r) {
+        for (size_t i = 0; i < m->n_reservations; i++)
+                if (m->reservations[i] == r) {
+                        memmove(m->reservations + i, m->reservations + i + 1,
+                                (m->n_reservations - i - 1) * sizeof(*m->reservations));
+                        m->n_reservations--;
+                        return;
+                }
+}
+
+int manager_save_reservations(Manager *m) {
+        _cleanup_free_ Reservation **list = NULL;
+        StoreData d = { .next_id = m->next_id };
+        int r;
+
+        if (m->read_only)
+                return 0;
+        list = calloc(m->n_reservations + 1, sizeof(Reservation *));
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_reservations; i++)
+                list[i] = m->reservations[i]->data;
+        d.reservations = list;
+        d.n_reservations = m->n_reservations;
+
+        r = store_save(m->state_dir, &d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s/%s: %m", m->state_dir, STORE_FILE_NAME);
+        return 0;
+}
+
+int manager_load_reservations(Manager *m) {
+        _cleanup_free_ char *moved = NULL;
+        StoreData d = {};
+        bool dropped = false;
+        int r;
+
+        if (!m->read_only && mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create state directory %s: %m", m->state_dir);
+
+        r = store_load(m->state_dir, &d, &moved);
+        if (r == -EPROTONOSUPPORT)
+                return log_error_errno(r, "%s/%s was written by a newer pci-assignd (format > %d); "
+                                       "refusing to start rather than lose it.",
+                                       m->state_dir, STORE_FILE_NAME, STORE_FORMAT_VERSION);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load %s/%s: %m", m->state_dir, STORE_FILE_NAME);
+        if (r > 0)
+                log_error("%s/%s is corrupt; moved it aside to %s and started with no reservations.",
+                          m->state_dir, STORE_FILE_NAME, strempty(moved));
+
+        m->next_id = d.next_id ?: 1;
+        for (size_t i = 0; i < d.n_reservations; i++) {
+                Reservation *res = d.reservations[i];
+
+                if (!res->persistent) {
+                        /* its owning connection died with the previous daemon */
+                        log_info("Dropping transient reservation %s of \"%s\": its owner is gone.",
+                                 res->id, res->owner);
+                        dropped = true;
+                        continue;
+                }
+                r = add_managed(m, res, NULL);
+                if (r < 0) {
+                        store_data_done(&d);
+                        return log_oom();
+                }
+                d.reservations[i] = NULL;
+        }
+        store_data_done(&d);
+        if (m->n_reservations > 0)
+                log_info("Loaded %zu reservation(s).", m->n_reservations);
+        if (dropped || r > 0) {
+                r = manager_save_reservations(m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const char *reserved_by_cb(void *userdata, const PciAddress *a, const char **ret_id) {
+        Manager *m = userdata;
+        ManagedReservation *r = manager_reservation_of(m, a, NULL);
+
+        if (!r)
+                return NULL;
+        *ret_id = r->data->id;
+        return r->data->owner;
+}
+
+static const char *host_usage_cb(void *userdata, const PciAddress *a) {
+        Manager *m = userdata;
+        return host_usage_lookup(&m->host_usage, a);
+}
+
+int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict *ret) {
+        VerdictContext ctx = {
+                .topology = m->topology,
+                .page_size = (uint64_t) sysconf(_SC_PAGESIZE),
+                .reserved_by = reserved_by_cb,
+                .host_usage = host_usage_cb,
+                .userdata = m,
+        };
+        return verdict_compute(&ctx, a, owner, ret);
+}
+
+static uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static int on_track_empty(sd_bus_track *track, void *userdata) {
+        ManagedReservation *r = userdata;
+        Manager *m = r->manager;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int k;
+
+        log_info("Owner of transient reservation %s disconnected, releasing it.", r->data->id);
+        k = manager_release(m, r, &error);
+        if (k < 0)
+                log_error_errno(k, "Failed to release transient reservation: %s", error.message ?: "");
+        return 0;
+}
+
+/* Appends "a, b, c" to a bounded buffer */
+static void list_append(char *buf, size_t size, const char *s) {
+        size_t l = strlen(buf);
+        if (l + 3 + strlen(s) >= size) {
+                if (l + 4 < size && !strstr(buf, "..."))
+                        strcat(buf, ", ...");
+                return;
+        }
+        if (l > 0)
+                strcat(buf, ", ");
+        strcat(buf, s);
+}
+
+int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **ret, sd_bus_error *error) {
+        _cleanup_reservation_ Reservation *res = NULL;
+        ManagedReservation *mr = NULL;
+        char missing[1024] = "", buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+
+        res = reservation_new();
+        if (!res)
+                return -ENOMEM;
+
+        /* every listed function must exist and be ours to take */
+        for (size_t i = 0; i < req->n; i++) {
+                const PciAddress *a = &req->addresses[i];
+                ManagedReservation *other;
+
+                if (!topology_find(m->topology, a))
+                        return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No PCI function %s",
+                                                 pci_address_format(a, buf));
+                other = manager_reservation_of(m, a, NULL);
+                if (other)
+                        return sd_bus_error_setf(error, BUS_ERROR_ALREADY_RESERVED,
+                                                 "%s is already reserved by %s (reservation %s)",
+                                                 pci_address_format(a, buf), other->data->owner, other->data->id);
+                r = reservation_add_function(res, a, req->assigned[i]);
+                if (r == -EEXIST)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s is listed twice",
+                                                 pci_address_format(a, buf));
+                if (r < 0)
+                        return r;
+        }
+
+        /* group rule: every endpoint member of a touched group */
+        for (size_t i = 0; i < req->n; i++) {
+                PciDevice *d = topology_find(m->topology, &req->addresses[i]);
+                _cleanup_free_ PciDevice **peers = NULL;
+                size_t n_peers = 0;
+
+                r = topology_group_peers(m->topology, d, &peers, &n_peers);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < n_peers; k++) {
+                        ManagedReservation *other;
+
+                        if (reservation_find_function(res, &peers[k]->address))
+                                continue;
+                        other = manager_reservation_of(m, &peers[k]->address, NULL);
+                        if (other)
+                                return sd_bus_error_setf(error, BUS_ERROR_ALREADY_RESERVED,
+                                                         "%s shares IOMMU group %d with %s and is reserved by %s (reservation %s)",
+                                                         peers[k]->name, d->iommu_group, d->name,
+                                                         other->data->owner, other->data->id);
+                        if (req->complete_group) {
+                                r = reservation_add_function(res, &peers[k]->address, false);
+                                if (r < 0)
+                                        return r;
+                        } else if (!strstr(missing, peers[k]->name))
+                                list_append(missing, sizeof missing, peers[k]->name);
+                }
+        }
+        if (missing[0])
+                return sd_bus_error_setf(error, BUS_ERROR_GROUP_INCOMPLETE,
+                                         "Every endpoint of an IOMMU group must be reserved together; missing: %s "
+                                         "(list them, assigned=false if the guest should not get them, "
+                                         "or pass complete-group)", missing);
+
+        /* every function, listed or added, must be assignable for this owner */
+        for (size_t i = 0; i < res->n_functions; i++) {
+                Verdict v = {};
+                char reasons[1024] = "";
+
+                r = manager_verdict(m, &res->functions[i].address, req->owner, &v);
+                if (r < 0)
+                        return r;
+                if (v.kind == VERDICT_NOT_ASSIGNABLE) {
+                        for (size_t k = 0; k < v.n_reasons; k++)
+                                if (v.reasons[k].error)
+                                        list_append(reasons, sizeof reasons, v.reasons[k].text);
+                        verdict_done(&v);
+                        return sd_bus_error_setf(error, BUS_ERROR_NOT_ASSIGNABLE, "%s is not assignable: %s",
+                                                 pci_address_format(&res->functions[i].address, buf), reasons);
+                }
+                verdict_done(&v);
+        }
+
+        /* record what we will need to give the functions back */
+        for (size_t i = 0; i < res->n_functions; i++) {
+                ReservationFunction *f = &res->functions[i];
+                PciDevice *d = topology_find(m->topology, &f->address);
+
+                f->vendor_id = d->vendor_id;
+                f->device_id = d->device_id;
+                if (d->config_valid && d->config.dsn) {
+                        f->has_dsn = true;
+                        f->dsn = d->config.dsn_value;
+                }
+                if (d->driver && !pci_driver_is_vfio(d->driver) && !streq(d->driver, "pci-stub")) {
+                        f->host_driver = strdup(d->driver);
+                        if (!f->host_driver)
+                                return -ENOMEM;
+                }
+        }
+
+        snprintf(res->id, sizeof res->id, "r%llu", (unsigned long long) m->next_id);
+        res->owner = strdup(req->owner);
+        res->driver = strdup(req->driver ?: "vfio-pci");
+        if (!res->owner || !res->driver)
+                return -ENOMEM;
+        res->owner_uid = req->owner_uid;
+        res->persistent = req->persistent;
+        res->state = RESERVATION_RESERVED;
+        res->created_usec = now_realtime_usec();
+
+        r = add_managed(m, res, &mr);
+        if (r < 0)
+                return r;
+        TAKE_PTR(res);
+        m->next_id++;
+
+        /* stored before anyone can see it */
+        r = manager_save_reservations(m);
+        if (r < 0) {
+                remove_managed(m, mr);
+                managed_reservation_free(mr);
+                m->next_id--;
+                return sd_bus_error_setf(error, BUS_ERROR_OPERATION_FAILED,
+                                         "Cannot store the reservation in %s: %s", m->state_dir, strerror(-r));
+        }
+
+        if (!req->persistent && req->message) {
+                r = sd_bus_track_new(m->bus, &mr->track, on_track_empty, mr);
+                if (r >= 0)
+                        r = sd_bus_track_add_sender(mr->track, req->message);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to track the owner of %s: %m", mr->data->id);
+                        remove_managed(m, mr);
+                        managed_reservation_free(mr);
+                        (void) manager_save_reservations(m);
+                        return r;
+                }
+        }
+
+        log_info("Reservation %s created for \"%s\" (uid %u): %zu function(s)%s.", mr->data->id,
+                 mr->data->owner, (unsigned) mr->data->owner_uid, mr->data->n_functions,
+                 mr->data->persistent ? "" : ", transient");
+        manager_dbus_reservation_added(m, mr);
+        *ret = mr;
+        return 0;
+}
+
+int manager_release(Manager *m, ManagedReservation *mr, sd_bus_error *error) {
+        int r;
+
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_IN_USE)
+                return sd_bus_error_setf(error, BUS_ERROR_IN_USE,
+                                         "Reservation %s is %s; its functions must be given back first",
+                                         mr->data->id, reservation_state_to_string(mr->data->state));
+
+        remove_managed(m, mr);
+        r = manager_save_reservations(m);
+        if (r < 0) {
+                /* keep it: the stored state and ours must agree.  The array
+                 * never shrinks, so there is room to put it back. */
+                m->reservations[m->n_reservations++] = mr;
+                return sd_bus_error_setf(error, BUS_ERROR_OPERATION_FAILED,
+                                         "Cannot store the release in %s: %s", m->state_dir, strerror(-r));
+        }
+        log_info("Reservation %s of \"%s\" released.", mr->data->id, mr->data->owner);
+        manager_dbus_reservation_removed(m, mr);
+        managed_reservation_free(mr);
+        manager_sync_missing(m);
+        return 0;
+}

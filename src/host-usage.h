@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pci-address.h"
+
+/* What the host itself depends on: PCI functions that are ancestors of a
+ * block device holding a mounted filesystem or active swap, or of a network
+ * interface carrying a default route.  Read-only: reads mountinfo, swaps,
+ * the route tables and sysfs links, never writes anything.
+ *
+ * "Ancestor" means every PCI function in the device's sysfs path: the
+ * controller and every bridge or port above it.  Stacked devices are
+ * followed: block `slaves/` (dm-crypt, LVM, md; also through a partition of
+ * such a device) and network `lower_*` links (bridge, bond, VLAN), up to 8
+ * levels deep. */
+
+typedef struct HostUsageEntry {
+        PciAddress address;
+        /* Why, as UTF-8 text fit for D-Bus (bytes that are not printable
+         * UTF-8 are shown as \xNN), at most 3 causes joined with "; " and
+         * "and N more", e.g. "mounted filesystem / from /dev/nvme0n1p2
+         * (259:2); default route via enp0s2". */
+        char *reason;
+} HostUsageEntry;
+
+/* Bits of HostUsage.unreadable */
+typedef enum HostUsageSource {
+        HOST_USAGE_SOURCE_MOUNTINFO  = 1 << 0,
+        HOST_USAGE_SOURCE_SWAPS      = 1 << 1,
+        HOST_USAGE_SOURCE_ROUTE      = 1 << 2,
+        HOST_USAGE_SOURCE_IPV6_ROUTE = 1 << 3,
+} HostUsageSource;
+
+typedef struct HostUsage {
+        HostUsageEntry *entries;   /* sorted by address, one per function */
+        size_t n_entries;
+        /* Sources that exist but could not be read (or not to the end): the
+         * entries they would have added may be missing, so the result must be
+         * treated as incomplete (log it, keep what was known before).  A
+         * missing file sets no bit: that is "no swap", "no IPv6". */
+        unsigned unreadable;
+} HostUsage;
+
+typedef struct HostUsagePaths {
+        const char *mountinfo;     /* default /proc/self/mountinfo */
+        const char *swaps;         /* default /proc/swaps */
+        const char *route;         /* default /proc/net/route */
+        const char *ipv6_route;    /* default /proc/net/ipv6_route */
+        const char *sysfs;         /* default /sys; absolute */
+} HostUsagePaths;
+
+/* Fills unset fields with the defaults; if $PCI_ASSIGND_PROC_DIR is set
+ * (tests), the four /proc files are taken from that directory instead, as
+ * DIR/mountinfo, DIR/swaps, DIR/route and DIR/ipv6_route.  Those strings live
+ * in thread-local storage: valid in the calling thread until its next call. */
+void host_usage_paths_default(HostUsagePaths *p);
+
+/* Computes the current usage into *ret (p may be NULL: all defaults).
+ * Missing files are not an error (no swap, no IPv6); unreadable sources are
+ * skipped and flagged in ret->unreadable; malformed lines, hostile names and
+ * devices that vanish while we look are skipped.  Returns 0, -ENOMEM, or
+ * -EINVAL for a relative sysfs path; *ret is set only on success. */
+int host_usage_compute(const HostUsagePaths *p, HostUsage *ret);
+void host_usage_done(HostUsage *u);
+
+/* The reason a function is in use by the host, or NULL. */
+const char *host_usage_lookup(const HostUsage *u, const PciAddress *a);
+
+/* Same set of functions with the same reasons? (to emit changes only when
+ * something changed; `unreadable` is not compared) */
+bool host_usage_equal(const HostUsage *a, const HostUsage *b);

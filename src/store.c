@@ -1,0 +1,892 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "store.h"
+
+/* The schema nests six containers deep (root, reservations, reservation,
+ * journal, its functions, one entry).  The tokener refuses anything
+ * deeper before it recurses, so hostile nesting costs nothing. */
+#define JSON_DEPTH_MAX 8
+
+#define DSN_HEX_DIGITS 16
+
+static void json_object_putp(json_object **o) {
+        json_object_put(*o);
+}
+
+static void json_tokener_freep(json_tokener **t) {
+        if (*t)
+                json_tokener_free(*t);
+}
+
+void store_data_done(StoreData *d) {
+        if (!d)
+                return;
+        for (size_t i = 0; i < d->n_reservations; i++)
+                reservation_free(d->reservations[i]);
+        free(d->reservations);
+        *d = (StoreData) {};
+}
+
+/* ---- parsing ---- */
+
+/* Unknown keys are refused: a newer writer bumps "format" instead (see
+ * store.h), so an unknown key means the file is not what we wrote. */
+static int check_keys(json_object *o, const char *const *allowed, size_t n_allowed) {
+        json_object_object_foreach(o, key, value) {
+                bool found = false;
+
+                (void) value;
+                for (size_t i = 0; i < n_allowed && !found; i++)
+                        found = streq(key, allowed[i]);
+                if (!found)
+                        return -EBADMSG;
+        }
+        return 0;
+}
+
+/* A required member of the given type.  json-c represents null as a NULL
+ * object: accepted (as *ret == NULL) only if nullable. */
+static int get_member(json_object *o, const char *key, json_type type, bool nullable, json_object **ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return -EBADMSG;
+        if (!v) {
+                if (!nullable)
+                        return -EBADMSG;
+        } else if (!json_object_is_type(v, type))
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+static int json_to_string(json_object *v, const char **ret) {
+        const char *s = json_object_get_string(v);
+
+        /* A \u0000 escape would silently cut the string short in C. */
+        if (strlen(s) != (size_t) json_object_get_string_len(v))
+                return -EBADMSG;
+        *ret = s;
+        return 0;
+}
+
+static int get_string(json_object *o, const char *key, bool nullable, const char **ret) {
+        json_object *v;
+        int r;
+
+        r = get_member(o, key, json_type_string, nullable, &v);
+        if (r < 0)
+                return r;
+        if (!v) {
+                *ret = NULL;
+                return 0;
+        }
+        return json_to_string(v, ret);
+}
+
+/* JSON integers in [0, max].  json-c clips numbers beyond 64 bits to the
+ * limits instead of failing, so 2^64-1 is refused as possibly clipped. */
+static int json_to_u64(json_object *v, uint64_t max, uint64_t *ret) {
+        uint64_t u;
+
+        if (!json_object_is_type(v, json_type_int))
+                return -EBADMSG;
+        if (json_object_get_int64(v) < 0)
+                return -EBADMSG;
+        u = json_object_get_uint64(v);
+        if (u == UINT64_MAX || u > max)
+                return -EBADMSG;
+        *ret = u;
+        return 0;
+}
+
+static int get_u64(json_object *o, const char *key, uint64_t max, uint64_t *ret) {
+        json_object *v;
+        int r;
+
+        r = get_member(o, key, json_type_int, false, &v);
+        if (r < 0)
+                return r;
+        return json_to_u64(v, max, ret);
+}
+
+static int get_bool(json_object *o, const char *key, bool *ret) {
+        json_object *v;
+        int r;
+
+        r = get_member(o, key, json_type_boolean, false, &v);
+        if (r < 0)
+                return r;
+        *ret = json_object_get_boolean(v);
+        return 0;
+}
+
+static int get_address(json_object *o, const char *key, PciAddress *ret) {
+        const char *s;
+        int r;
+
+        r = get_string(o, key, false, &s);
+        if (r < 0)
+                return r;
+        if (pci_address_parse(s, ret) < 0)
+                return -EBADMSG;
+        return 0;
+}
+
+/* null, or a valid driver name. */
+static int get_driver(json_object *o, const char *key, bool nullable, const char **ret) {
+        const char *s;
+        int r;
+
+        r = get_string(o, key, nullable, &s);
+        if (r < 0)
+                return r;
+        if (s && !driver_name_is_valid(s))
+                return -EBADMSG;
+        *ret = s;
+        return 0;
+}
+
+static int parse_dsn(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+        size_t i;
+
+        for (i = 0; i < DSN_HEX_DIGITS; i++) {
+                char c = s[i];
+                unsigned d;
+
+                if (c >= '0' && c <= '9')
+                        d = (unsigned) (c - '0');
+                else if (c >= 'a' && c <= 'f')
+                        d = (unsigned) (c - 'a' + 10);
+                else if (c >= 'A' && c <= 'F')
+                        d = (unsigned) (c - 'A' + 10);
+                else
+                        return -EBADMSG;        /* also catches the end of a short string */
+                v = (v << 4) | d;
+        }
+        if (s[i] != 0)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+static int parse_function(json_object *o, Reservation *res) {
+        static const char *const keys[] = {
+                "address", "assigned", "host_driver", "vendor_id", "device_id", "dsn",
+        };
+        ReservationFunction *f;
+        const char *host_driver;
+        uint64_t vendor_id, device_id, dsn = 0;
+        bool assigned, has_dsn = false;
+        _cleanup_free_ char *hd = NULL;
+        json_object *v;
+        PciAddress a;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = get_address(o, "address", &a)) < 0 ||
+            (r = get_bool(o, "assigned", &assigned)) < 0 ||
+            (r = get_driver(o, "host_driver", true, &host_driver)) < 0 ||
+            (r = get_u64(o, "vendor_id", UINT16_MAX, &vendor_id)) < 0 ||
+            (r = get_u64(o, "device_id", UINT16_MAX, &device_id)) < 0)
+                return r;
+
+        if (json_object_object_get_ex(o, "dsn", &v)) {
+                const char *s;
+
+                /* optional, but when present a string: null is not "none" */
+                if (!v || !json_object_is_type(v, json_type_string))
+                        return -EBADMSG;
+                if ((r = json_to_string(v, &s)) < 0 || (r = parse_dsn(s, &dsn)) < 0)
+                        return r;
+                has_dsn = true;
+        }
+
+        if (host_driver) {
+                hd = strdup(host_driver);
+                if (!hd)
+                        return -ENOMEM;
+        }
+
+        r = reservation_add_function(res, &a, assigned);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)              /* -EEXIST: listed twice; -E2BIG: too many */
+                return -EBADMSG;
+
+        f = reservation_find_function(res, &a);
+        f->host_driver = TAKE_PTR(hd);
+        f->vendor_id = (uint16_t) vendor_id;
+        f->device_id = (uint16_t) device_id;
+        f->has_dsn = has_dsn;
+        f->dsn = dsn;
+        return 0;
+}
+
+static int parse_journal_function(json_object *o, const Reservation *res, ReservationJournal *j) {
+        static const char *const keys[] = { "address", "original_driver" };
+        const char *driver;
+        PciAddress a;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = get_address(o, "address", &a)) < 0 ||
+            (r = get_driver(o, "original_driver", true, &driver)) < 0)
+                return r;
+
+        /* Recovery acts on what the journal names: it must not be able to
+         * touch a function outside its reservation. */
+        if (!reservation_find_function(res, &a))
+                return -EBADMSG;
+
+        r = reservation_journal_add_function(j, &a, driver);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return -EBADMSG;
+        return 0;
+}
+
+static int parse_journal(json_object *o, Reservation *res) {
+        static const char *const keys[] = { "operation", "step", "functions" };
+        _cleanup_reservation_journal_ ReservationJournal *j = NULL;
+        JournalOperation op;
+        json_object *array;
+        const char *s;
+        uint64_t step;
+        size_t n;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = get_string(o, "operation", false, &s)) < 0 ||
+            (r = get_u64(o, "step", UINT32_MAX, &step)) < 0 ||
+            (r = get_member(o, "functions", json_type_array, false, &array)) < 0)
+                return r;
+
+        op = journal_operation_from_string(s);
+        if (op < 0)
+                return -EBADMSG;
+        j = reservation_journal_new(op);
+        if (!j)
+                return -ENOMEM;
+        j->step = (uint32_t) step;
+
+        n = json_object_array_length(array);
+        if (n > res->n_functions)
+                return -EBADMSG;
+        for (size_t i = 0; i < n; i++) {
+                r = parse_journal_function(json_object_array_get_idx(array, i), res, j);
+                if (r < 0)
+                        return r;
+        }
+
+        res->journal = TAKE_PTR(j);
+        return 0;
+}
+
+static int parse_reservation(json_object *o, Reservation **ret) {
+        static const char *const keys[] = {
+                "id", "owner", "owner_uid", "persistent", "driver", "state",
+                "created_usec", "last_error", "functions", "journal",
+        };
+        _cleanup_reservation_ Reservation *res = NULL;
+        const char *id, *owner, *driver, *state, *last_error;
+        uint64_t uid, created;
+        json_object *array, *v;
+        size_t n;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = get_string(o, "id", false, &id)) < 0 ||
+            (r = get_string(o, "owner", false, &owner)) < 0 ||
+            /* (uid_t) -1 means "no user" everywhere */
+            (r = get_u64(o, "owner_uid", UINT32_MAX - 1, &uid)) < 0 ||
+            (r = get_driver(o, "driver", false, &driver)) < 0 ||
+            (r = get_string(o, "state", false, &state)) < 0 ||
+            (r = get_u64(o, "created_usec", UINT64_MAX, &created)) < 0 ||
+            (r = get_string(o, "last_error", true, &last_error)) < 0 ||
+            (r = get_member(o, "functions", json_type_array, false, &array)) < 0)
+                return r;
+
+        if (!reservation_id_is_valid(id) || !reservation_owner_is_valid(owner))
+                return -EBADMSG;
+        if (last_error && !reservation_last_error_is_valid(last_error))
+                return -EBADMSG;
+
+        res = reservation_new();
+        if (!res)
+                return -ENOMEM;
+        if ((r = get_bool(o, "persistent", &res->persistent)) < 0)
+                return r;
+        res->state = reservation_state_from_string(state);
+        if (res->state < 0)
+                return -EBADMSG;
+        strcpy(res->id, id);    /* fits: checked by reservation_id_is_valid() */
+        res->owner_uid = (uid_t) uid;
+        res->created_usec = created;
+
+        res->driver = strdup(driver);
+        res->owner = strdup(owner);
+        if (!res->driver || !res->owner)
+                return -ENOMEM;
+        if (last_error) {
+                res->last_error = strdup(last_error);
+                if (!res->last_error)
+                        return -ENOMEM;
+        }
+
+        /* Refuse an oversized array before touching its elements. */
+        n = json_object_array_length(array);
+        if (n == 0 || n > RESERVATION_FUNCTIONS_MAX)
+                return -EBADMSG;
+        for (size_t i = 0; i < n; i++) {
+                r = parse_function(json_object_array_get_idx(array, i), res);
+                if (r < 0)
+                        return r;
+        }
+
+        if (json_object_object_get_ex(o, "journal", &v) && v) {
+                r = parse_journal(v, res);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = TAKE_PTR(res);
+        return 0;
+}
+
+static int cmp_string_ptr(const void *a, const void *b) {
+        return strcmp(*(const char * const *) a, *(const char * const *) b);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* N of an id of the daemon's form "r<N>"; 0 if the id has another form,
+ * -EBADMSG if N does not fit (no next_id could be greater). */
+static int id_number(const char *id, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (id[0] != 'r' || id[1] == 0)
+                return 0;
+        for (const char *p = id + 1; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return 0;
+                if (v > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
+                        return -EBADMSG;
+                v = v * 10 + (uint64_t) (*p - '0');
+        }
+        *ret = v;
+        return 1;
+}
+
+/* What no single reservation can check on its own. */
+static int check_store(const StoreData *d) {
+        _cleanup_free_ const char **ids = NULL;
+        _cleanup_free_ uint64_t *keys = NULL;
+        size_t n_keys = 0;
+        int r;
+
+        if (d->n_reservations == 0)
+                return 0;
+
+        ids = calloc(d->n_reservations, sizeof(char *));
+        if (!ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->n_reservations; i++) {
+                uint64_t num;
+
+                ids[i] = d->reservations[i]->id;
+                n_keys += d->reservations[i]->n_functions;
+
+                /* The daemon names new reservations r<next_id>: a smaller
+                 * next_id would hand out an existing id again. */
+                r = id_number(ids[i], &num);
+                if (r < 0)
+                        return r;
+                if (r > 0 && num >= d->next_id)
+                        return -EBADMSG;
+        }
+        qsort(ids, d->n_reservations, sizeof(char *), cmp_string_ptr);
+        for (size_t i = 1; i < d->n_reservations; i++)
+                if (streq(ids[i - 1], ids[i]))
+                        return -EBADMSG;
+
+        keys = calloc(n_keys, sizeof(uint64_t));
+        if (!keys)
+                return -ENOMEM;
+        n_keys = 0;
+        for (size_t i = 0; i < d->n_reservations; i++)
+                for (size_t k = 0; k < d->reservations[i]->n_functions; k++)
+                        keys[n_keys++] = pci_address_key(&d->reservations[i]->functions[k].address);
+        qsort(keys, n_keys, sizeof(uint64_t), cmp_u64);
+        for (size_t i = 1; i < n_keys; i++)
+                if (keys[i - 1] == keys[i])
+                        return -EBADMSG;
+        return 0;
+}
+
+int store_parse(const char *text, size_t n, StoreData *ret) {
+        static const char *const keys[] = { "format", "next_id", "reservations" };
+        _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        _cleanup_(store_data_done) StoreData d = {};
+        json_object *v, *array;
+        size_t n_res;
+        int r;
+
+        if (!text || !ret)
+                return -EINVAL;
+        /* json-c takes an int length; STORE_FILE_MAX keeps us well below. */
+        if (n == 0 || n > STORE_FILE_MAX)
+                return -EBADMSG;
+        if (memchr(text, 0, n))
+                return -EBADMSG;
+
+        tok = json_tokener_new_ex(JSON_DEPTH_MAX);
+        if (!tok)
+                return -ENOMEM;
+        /* Strict: no trailing commas or garbage after the document. */
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        root = json_tokener_parse_ex(tok, text, (int) n);
+        /* A truncated document leaves the tokener waiting for more
+         * (json_tokener_continue): that is corrupt too. */
+        if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != n)
+                return -EBADMSG;
+        if (!json_object_is_type(root, json_type_object))
+                return -EBADMSG;
+
+        /* The version decides before anything else: a newer file may have
+         * any shape at all and must be refused, not judged corrupt. */
+        if (!json_object_object_get_ex(root, "format", &v) || !json_object_is_type(v, json_type_int))
+                return -EBADMSG;
+        if (json_object_get_int64(v) > STORE_FORMAT_VERSION)
+                return -EPROTONOSUPPORT;
+        if (json_object_get_int64(v) != STORE_FORMAT_VERSION)
+                return -EBADMSG;
+
+        if ((r = check_keys(root, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = get_u64(root, "next_id", UINT64_MAX, &d.next_id)) < 0 ||
+            (r = get_member(root, "reservations", json_type_array, false, &array)) < 0)
+                return r;
+        if (d.next_id == 0)
+                return -EBADMSG;
+
+        n_res = json_object_array_length(array);
+        if (n_res > 0) {
+                d.reservations = calloc(n_res, sizeof(Reservation *));
+                if (!d.reservations)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < n_res; i++) {
+                r = parse_reservation(json_object_array_get_idx(array, i), &d.reservations[i]);
+                if (r < 0)
+                        return r;
+                d.n_reservations++;
+        }
+
+        r = check_store(&d);
+        if (r < 0)
+                return r;
+
+        *ret = d;
+        d = (StoreData) {};
+        return 0;
+}
+
+/* ---- formatting ---- */
+
+/* json-c's add functions take ownership of the value only on success;
+ * these take it always, and turn a NULL from a constructor into -ENOMEM. */
+static int object_add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int object_add_null(json_object *o, const char *key) {
+        return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
+}
+
+static int object_add_string_or_null(json_object *o, const char *key, const char *s) {
+        if (!s)
+                return object_add_null(o, key);
+        return object_add(o, key, json_object_new_string(s));
+}
+
+static int array_add(json_object *a, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_array_add(a, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static json_object *format_function(const ReservationFunction *f) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        char buf[PCI_ADDRESS_STRLEN], dsn[DSN_HEX_DIGITS + 1];
+
+        o = json_object_new_object();
+        if (!o)
+                return NULL;
+        if (object_add(o, "address", json_object_new_string(pci_address_format(&f->address, buf))) < 0 ||
+            object_add(o, "assigned", json_object_new_boolean(f->assigned)) < 0 ||
+            object_add_string_or_null(o, "host_driver", f->host_driver) < 0 ||
+            object_add(o, "vendor_id", json_object_new_int(f->vendor_id)) < 0 ||
+            object_add(o, "device_id", json_object_new_int(f->device_id)) < 0)
+                return NULL;
+        if (f->has_dsn) {
+                snprintf(dsn, sizeof dsn, "%016" PRIx64, f->dsn);
+                if (object_add(o, "dsn", json_object_new_string(dsn)) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(o);
+}
+
+static json_object *format_journal(const ReservationJournal *j) {
+        _cleanup_(json_object_putp) json_object *o = NULL, *array = NULL;
+
+        o = json_object_new_object();
+        array = json_object_new_array();
+        if (!o || !array)
+                return NULL;
+        if (object_add_string_or_null(o, "operation", journal_operation_to_string(j->operation)) < 0 ||
+            object_add(o, "step", json_object_new_int64(j->step)) < 0)
+                return NULL;
+        for (size_t i = 0; i < j->n_functions; i++) {
+                _cleanup_(json_object_putp) json_object *f = NULL;
+                char buf[PCI_ADDRESS_STRLEN];
+
+                f = json_object_new_object();
+                if (!f ||
+                    object_add(f, "address", json_object_new_string(pci_address_format(&j->functions[i].address, buf))) < 0 ||
+                    object_add_string_or_null(f, "original_driver", j->functions[i].original_driver) < 0 ||
+                    array_add(array, TAKE_PTR(f)) < 0)
+                        return NULL;
+        }
+        if (object_add(o, "functions", TAKE_PTR(array)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static json_object *format_reservation(const Reservation *r) {
+        _cleanup_(json_object_putp) json_object *o = NULL, *array = NULL;
+
+        o = json_object_new_object();
+        array = json_object_new_array();
+        if (!o || !array)
+                return NULL;
+        /* Invalid fields are written as they are (NULL as null): store_save()
+         * refuses the result by parsing it, and tests can build bad files. */
+        if (object_add(o, "id", json_object_new_string(r->id)) < 0 ||
+            object_add_string_or_null(o, "owner", r->owner) < 0 ||
+            object_add(o, "owner_uid", json_object_new_int64(r->owner_uid)) < 0 ||
+            object_add(o, "persistent", json_object_new_boolean(r->persistent)) < 0 ||
+            object_add_string_or_null(o, "driver", r->driver) < 0 ||
+            object_add_string_or_null(o, "state", reservation_state_to_string(r->state)) < 0 ||
+            object_add(o, "created_usec", json_object_new_uint64(r->created_usec)) < 0 ||
+            object_add_string_or_null(o, "last_error", r->last_error) < 0)
+                return NULL;
+        for (size_t i = 0; i < r->n_functions; i++)
+                if (array_add(array, format_function(&r->functions[i])) < 0)
+                        return NULL;
+        if (object_add(o, "functions", TAKE_PTR(array)) < 0)
+                return NULL;
+        /* Absent rather than null when idle: the common case stays short. */
+        if (r->journal && object_add(o, "journal", format_journal(r->journal)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+char *store_format(const StoreData *d) {
+        _cleanup_(json_object_putp) json_object *root = NULL, *array = NULL;
+        const char *s;
+        char *text;
+        size_t n;
+
+        if (!d)
+                return NULL;
+        root = json_object_new_object();
+        array = json_object_new_array();
+        if (!root || !array)
+                return NULL;
+        if (object_add(root, "format", json_object_new_int(STORE_FORMAT_VERSION)) < 0 ||
+            object_add(root, "next_id", json_object_new_uint64(d->next_id)) < 0)
+                return NULL;
+        for (size_t i = 0; i < d->n_reservations; i++) {
+                int r;
+
+                if (d->reservations[i])
+                        r = array_add(array, format_reservation(d->reservations[i]));
+                else
+                        r = json_object_array_add(array, NULL) < 0 ? -ENOMEM : 0;
+                if (r < 0)
+                        return NULL;
+        }
+        if (object_add(root, "reservations", TAKE_PTR(array)) < 0)
+                return NULL;
+
+        /* json-c keeps keys in insertion order, so the text is a function
+         * of the data alone. */
+        s = json_object_to_json_string_ext(root,
+                                           JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                           JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        text = malloc(n + 2);
+        if (!text)
+                return NULL;
+        memcpy(text, s, n);
+        text[n] = '\n';
+        text[n + 1] = 0;
+        return text;
+}
+
+/* ---- files ---- */
+
+/* Reads at most max + 1 bytes, so that the caller can tell "too big". */
+static int read_full(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+
+        while (size <= max) {
+                ssize_t k;
+
+                if (size == alloc) {
+                        size_t na = alloc ? alloc * 2 : 64 * 1024;
+                        char *nb;
+
+                        if (na > max + 1)
+                                na = max + 1;
+                        nb = realloc(buf, na);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                        alloc = na;
+                }
+                k = read(fd, buf + size, alloc - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+static int write_full(int fd, const char *buf, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, buf, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                buf += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* Renames dir/state.json to state.json.corrupt-<usec> and returns the new
+ * full path.  Never over an existing file: an earlier corrupt file may be
+ * the only copy of someone's reservations. */
+static int move_aside(int dfd, const char *dir, char **ret_path) {
+        _cleanup_free_ char *path = NULL;
+        struct timespec ts;
+        size_t prefix, size;
+        uint64_t usec;
+
+        /* The path is built before the rename, so that once the file is
+         * moved nothing can fail and its new name always reaches the
+         * caller: a file moved but not reported would be lost in effect. */
+        prefix = strlen(dir) + 1;
+        size = prefix + strlen(STORE_FILE_NAME ".corrupt-") + 20 + 1;
+        path = malloc(size);
+        if (!path)
+                return -ENOMEM;
+
+        if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+                return negative_errno();
+        usec = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+
+        for (unsigned attempt = 0; attempt < 100; attempt++, usec++) {
+                const char *name;
+
+                snprintf(path, size, "%s/" STORE_FILE_NAME ".corrupt-%" PRIu64, dir, usec);
+                name = path + prefix;
+
+                if (renameat2(dfd, STORE_FILE_NAME, dfd, name, RENAME_NOREPLACE) < 0) {
+                        if (errno == EEXIST)
+                                continue;
+                        if (errno != EINVAL)
+                                return negative_errno();
+                        /* The file system cannot do RENAME_NOREPLACE: a hard
+                         * link fails the same way if the name is taken. */
+                        if (linkat(dfd, STORE_FILE_NAME, dfd, name, 0) < 0) {
+                                if (errno == EEXIST)
+                                        continue;
+                                return negative_errno();
+                        }
+                        if (unlinkat(dfd, STORE_FILE_NAME, 0) < 0) {
+                                int r = negative_errno();
+
+                                (void) unlinkat(dfd, name, 0);
+                                return r;
+                        }
+                }
+                /* Best effort: if the rename is lost on power failure, the
+                 * next start finds the corrupt file again and moves it. */
+                (void) fsync(dfd);
+                *ret_path = TAKE_PTR(path);
+                return 0;
+        }
+        return -EEXIST;
+}
+
+int store_load(const char *dir, StoreData *ret, char **ret_moved_to) {
+        _cleanup_(store_data_done) StoreData d = {};
+        _cleanup_free_ char *buf = NULL, *moved = NULL;
+        _cleanup_close_ int dfd = -1, fd = -1;
+        struct stat st;
+        size_t n;
+        int r;
+
+        if (!dir || !ret)
+                return -EINVAL;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        /* O_NONBLOCK: a FIFO under our name must not hang the start;
+         * O_NOFOLLOW: we never wrote a symlink there. */
+        fd = openat(dfd, STORE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) {
+                if (errno != ENOENT)
+                        return negative_errno();
+                *ret = (StoreData) { .next_id = 1 };
+                if (ret_moved_to)
+                        *ret_moved_to = NULL;
+                return 0;
+        }
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+
+        r = read_full(fd, STORE_FILE_MAX, &buf, &n);
+        if (r < 0)
+                return r;
+        r = n > STORE_FILE_MAX ? -EBADMSG : store_parse(buf, n, &d);
+        if (r == -EBADMSG) {
+                r = move_aside(dfd, dir, &moved);
+                if (r < 0)
+                        return r;
+                *ret = (StoreData) { .next_id = 1 };
+                if (ret_moved_to)
+                        *ret_moved_to = TAKE_PTR(moved);
+                return 1;
+        }
+        if (r < 0)
+                return r;
+
+        *ret = d;
+        d = (StoreData) {};
+        if (ret_moved_to)
+                *ret_moved_to = NULL;
+        return 0;
+}
+
+int store_save(const char *dir, const StoreData *d) {
+        _cleanup_(store_data_done) StoreData check = {};
+        _cleanup_free_ char *text = NULL, *tmp_path = NULL;
+        _cleanup_close_ int dfd = -1, fd = -1;
+        const char *tmp_name;
+        size_t n;
+        int r;
+
+        if (!dir || !d)
+                return -EINVAL;
+
+        text = store_format(d);
+        if (!text)
+                return -ENOMEM;
+        n = strlen(text);
+        if (n > STORE_FILE_MAX)
+                return -EFBIG;
+        /* Never write what store_load() would move aside as corrupt. */
+        r = store_parse(text, n, &check);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return -EINVAL;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        if (asprintf(&tmp_path, "%s/" STORE_FILE_NAME ".XXXXXX", dir) < 0) {
+                tmp_path = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(tmp_path, O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        tmp_name = strrchr(tmp_path, '/') + 1;
+
+        /* Mode before data, and both before the fsync, so that the file
+         * is complete and private on disk before its name is. */
+        if (fchmod(fd, 0600) < 0)
+                r = negative_errno();
+        else
+                r = write_full(fd, text, n);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && renameat(dfd, tmp_name, dfd, STORE_FILE_NAME) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void) unlinkat(dfd, tmp_name, 0);
+                return r;
+        }
+
+        /* Makes the rename itself durable. */
+        if (fsync(dfd) < 0)
+                return negative_errno();
+        return 0;
+}

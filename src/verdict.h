@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "topology.h"
+
+/* Assignability of one PCI function: a pure function of the model (the
+ * function, its group, the topology), the reservations and what the host
+ * depends on.  No I/O, no logging.  Reason codes are those of
+ * org.pciassign1(5), in this order (errors first, then warnings):
+ *
+ *   errors:   device-missing, host-bridge, bridge, no-iommu,
+ *             reserved-by-other, in-use-by-host, sub-page-bar
+ *   warnings: sub-page-bar-unshared, no-reset, bus-reset-only,
+ *             group-shared, boot-vga, host-driver-bound, sriov-pf-with-vfs
+ *
+ * reserved-by-other covers the function and the other (non-bridge)
+ * members of its group: a group is only ever reserved whole.
+ *
+ * Each code appears at most once, except the two sub-page codes: one
+ * reason per affected BAR, in BAR index order.  An absent function gets
+ * device-missing and, if reserved by someone else, reserved-by-other.  A
+ * bridge or host bridge gets its errors only: it is never assigned, so
+ * findings about its BARs, resets, group or driver would be noise. */
+
+typedef enum VerdictKind {
+        VERDICT_ASSIGNABLE,
+        VERDICT_ASSIGNABLE_WITH_WARNINGS,
+        VERDICT_NOT_ASSIGNABLE,
+} VerdictKind;
+
+typedef struct Reason {
+        char *code;        /* "no-iommu", "group-shared", ... */
+        char *text;        /* one human-readable sentence */
+        bool error;        /* true: makes the verdict not-assignable */
+} Reason;
+
+typedef struct Verdict {
+        VerdictKind kind;
+        Reason *reasons;   /* errors first, then warnings, each in a fixed order */
+        size_t n_reasons;
+} Verdict;
+
+typedef struct VerdictContext {
+        const Topology *topology;
+        uint64_t page_size;                 /* the host's page size; 0: use 4096 */
+
+        /* The reservation holding a function, if any: returns its owner and
+         * sets *ret_id, or returns NULL.  May be NULL (no reservations). */
+        const char *(*reserved_by)(void *userdata, const PciAddress *a, const char **ret_id);
+        /* Why the host itself depends on a function ("/ is mounted from
+         * nvme0n1p2"), or NULL.  May be NULL (nothing known). */
+        const char *(*host_usage)(void *userdata, const PciAddress *a);
+        void *userdata;
+} VerdictContext;
+
+/* Computes the verdict for address `a` as seen by would-be owner `owner`
+ * ("" or NULL: nobody; that owner's own reservations are no conflict;
+ * owners compare exactly).  An address not in the topology yields
+ * not-assignable/device-missing.  Returns 0, -EINVAL (ctx, its topology,
+ * a or ret NULL) or -ENOMEM; *ret is only written on success.  Free the
+ * result with verdict_done(). */
+int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *owner, Verdict *ret);
+/* Frees the reasons and zeroes *v; NULL-safe, may be called twice. */
+void verdict_done(Verdict *v);
+
+/* "assignable", "assignable-with-warnings", "not-assignable"; NULL for an
+ * invalid value. */
+const char *verdict_kind_to_string(VerdictKind k);
+
+/* Functions a secondary bus reset at d's parent bridge would hit: every
+ * function of the bridge's domain whose bus lies in its [secondary,
+ * subordinate] range, nested bridges and what is behind them included (or,
+ * when the bridge's config space is unknown or does not cover d's bus,
+ * every function whose sysfs parent chain reaches the bridge), excluding
+ * d.  Root-bus functions have no parent bridge: empty.  *ret is a malloc'd
+ * array of pointers into the topology, sorted by address, NULL when empty. */
+int topology_bus_reset_scope(const Topology *t, const PciDevice *d, PciDevice ***ret, size_t *ret_n);
+
+/* Members of d's IOMMU group that must be detached with it: every member
+ * except d itself, bridges/ports (which stay on their drivers) and host
+ * bridges.  Sorted by address; *ret is NULL when empty (also when d has no
+ * group). */
+int topology_group_peers(const Topology *t, const PciDevice *d, PciDevice ***ret, size_t *ret_n);

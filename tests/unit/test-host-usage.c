@@ -1,0 +1,672 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <umockdev.h>
+#include <unistd.h>
+
+#include "host-usage.h"
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HostUsage, host_usage_done)
+
+/* Runs in-process on a umockdev testbed (LD_PRELOAD): the recorded q35 guest
+ * of tests/data/testbeds plus the block and net devices a host would have on
+ * top of it.  The /proc tables come from files: tests/data/host-usage/ for a
+ * whole host, a temporary directory for the edge cases. */
+
+typedef struct Fixture {
+        UMockdevTestbed *tb;
+        const char *root;    /* the testbed's root directory */
+        char *proc;          /* temporary directory for the /proc tables */
+} Fixture;
+
+#define Q35 "/sys/devices/pci0000:00"
+#define NVME Q35 "/0000:00:06.0/0000:01:00.0/nvme/nvme0/nvme0n1"
+#define SATA Q35 "/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda"
+#define VBLOCK "/sys/devices/virtual/block"
+#define VNET "/sys/devices/virtual/net"
+
+static const char *data_dir(void) {
+        const char *dir = g_getenv("PCI_ASSIGND_TEST_DATA");
+
+        if (!dir)
+                g_error("PCI_ASSIGND_TEST_DATA is not set (meson test sets it to <source>/tests/data)");
+        return dir;
+}
+
+/* A symlink inside the testbed at `from` (a /sys path) pointing at `to`
+ * (a /sys path), relative like the kernel's.  Existing ones are kept:
+ * umockdev creates /sys/dev/block links itself for paths with /block/. */
+static void tb_symlink(Fixture *f, const char *from, const char *to) {
+        g_autofree char *path = g_build_filename(f->root, from, NULL);
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autoptr(GString) target = g_string_new(NULL);
+        struct stat st;
+
+        g_assert_true(g_str_has_prefix(from, "/sys/"));
+        g_assert_true(g_str_has_prefix(to, "/sys/"));
+        if (lstat(path, &st) == 0)
+                return;
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+        /* one "../" per directory between /sys and the link */
+        for (const char *s = from + 5; (s = strchr(s, '/')); s++)
+                g_string_append(target, "../");
+        g_string_append(target, to + 5);
+        g_assert_cmpint(symlink(target->str, path), ==, 0);
+}
+
+/* A block device with its /dev node (umockdev fakes S_IFBLK and st_rdev
+ * for it) and its /sys/dev/block link. */
+static void add_block(Fixture *f, const char *syspath, const char *majmin, bool partition) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = g_path_get_basename(syspath);
+        g_autofree char *link = g_strconcat("/sys/dev/block/", majmin, NULL);
+        g_autofree char *desc = NULL;
+
+        desc = g_strdup_printf("P: %s\nN: %s\nE: SUBSYSTEM=block\nE: DEVNAME=/dev/%s\n"
+                               "E: DEVTYPE=%s\nA: dev=%s\n%s\n",
+                               syspath + 4, name, name, partition ? "partition" : "disk", majmin,
+                               partition ? "A: partition=1\n" : "");
+        g_assert_true(umockdev_testbed_add_from_string(f->tb, desc, &error));
+        g_assert_no_error(error);
+        tb_symlink(f, link, syspath);
+}
+
+static void add_net(Fixture *f, const char *syspath) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = g_path_get_basename(syspath);
+        g_autofree char *desc = NULL;
+
+        desc = g_strdup_printf("P: %s\nE: SUBSYSTEM=net\nE: INTERFACE=%s\nA: ifindex=7\n\n", syspath + 4, name);
+        g_assert_true(umockdev_testbed_add_from_string(f->tb, desc, &error));
+        g_assert_no_error(error);
+}
+
+/* One testbed for the whole run: building one takes seconds (umockdev
+ * sends a uevent per device), and no test changes what is there before. */
+static UMockdevTestbed *testbed;
+static char *testbed_root;
+
+static void testbed_build(void) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *q35 = g_build_filename(data_dir(), "testbeds", "q35-vm.umockdev", NULL);
+        Fixture fixture = {}, *f = &fixture;
+
+        testbed = umockdev_testbed_new();
+        testbed_root = umockdev_testbed_get_root_dir(testbed);
+        f->tb = testbed;
+        f->root = testbed_root;
+        g_assert_true(umockdev_testbed_add_from_file(f->tb, q35, &error));
+        g_assert_no_error(error);
+
+        /* NVMe 01:00.0 behind root port 00:06.0: / on p2, LUKS on p3 with
+         * LVM on top (dm-1 -> dm-0 -> p3) */
+        add_block(f, NVME, "259:0", false);
+        add_block(f, NVME "/nvme0n1p2", "259:2", true);
+        add_block(f, NVME "/nvme0n1p3", "259:3", true);
+        add_block(f, VBLOCK "/dm-0", "253:0", false);
+        tb_symlink(f, VBLOCK "/dm-0/slaves/nvme0n1p3", NVME "/nvme0n1p3");
+        add_block(f, VBLOCK "/dm-1", "253:1", false);
+        tb_symlink(f, VBLOCK "/dm-1/slaves/dm-0", VBLOCK "/dm-0");
+
+        /* AHCI 00:1f.2 on the root bus: sda1 (btrfs), sda2 (swap), sda3 under
+         * a partitioned md array */
+        add_block(f, SATA, "8:0", false);
+        add_block(f, SATA "/sda1", "8:1", true);
+        add_block(f, SATA "/sda2", "8:2", true);
+        add_block(f, SATA "/sda3", "8:3", true);
+        add_block(f, VBLOCK "/md0", "9:0", false);
+        tb_symlink(f, VBLOCK "/md0/slaves/sda3", SATA "/sda3");
+        add_block(f, VBLOCK "/md0/md0p1", "259:9", true);
+
+        /* devices that hang off no PCI function */
+        add_block(f, VBLOCK "/loop0", "7:0", false);
+        add_block(f, VBLOCK "/zram0", "251:0", false);
+
+        /* a stack that loops (dm-7 <-> dm-8), one that leaves sysfs, and
+         * dm-8 really sitting on nvme0n1p2 */
+        add_block(f, VBLOCK "/dm-7", "253:7", false);
+        add_block(f, VBLOCK "/dm-8", "253:8", false);
+        tb_symlink(f, VBLOCK "/dm-7/slaves/dm-8", VBLOCK "/dm-8");
+        tb_symlink(f, VBLOCK "/dm-8/slaves/dm-7", VBLOCK "/dm-7");
+        tb_symlink(f, VBLOCK "/dm-8/slaves/nvme0n1p2", NVME "/nvme0n1p2");
+        add_block(f, VBLOCK "/dm-9", "253:9", false);
+        {
+                g_autofree char *evil = g_build_filename(f->root, VBLOCK "/dm-9/slaves", NULL);
+                g_autofree char *evil1 = g_build_filename(evil, "up", NULL);
+                g_autofree char *evil2 = g_build_filename(evil, "abs", NULL);
+
+                g_assert_cmpint(g_mkdir_with_parents(evil, 0755), ==, 0);
+                /* lexically /tmp/sys/devices/0000:00:05.0 and
+                 * /srv/sys/devices/0000:00:05.1: outside sysfs */
+                g_assert_cmpint(symlink("../../../../../../../../../../../tmp/sys/devices/0000:00:05.0", evil1), ==, 0);
+                g_assert_cmpint(symlink("/srv/sys/devices/0000:00:05.1", evil2), ==, 0);
+        }
+
+        /* e1000e 00:02.0 (RCiEP), 00:03.0 under bridge br0, 02:00.0 behind
+         * root port 00:07.0; lo */
+        add_net(f, Q35 "/0000:00:02.0/net/enp0s2");
+        add_net(f, Q35 "/0000:00:03.0/net/enp0s3");
+        add_net(f, Q35 "/0000:00:07.0/0000:02:00.0/net/enp2s0");
+        add_net(f, VNET "/br0");
+        tb_symlink(f, VNET "/br0/lower_enp0s3", Q35 "/0000:00:03.0/net/enp0s3");
+        add_net(f, VNET "/lo");
+
+        /* names a route table must never make us follow: were "../../x" or
+         * an overlong name used as a path, they would mark 00:05.0/00:05.1
+         * (/sys/x is written as if it were in class/net, where it would
+         * be read from) */
+        {
+                g_autofree char *x = g_build_filename(f->root, "sys", "x", NULL);
+                g_assert_cmpint(symlink("../../devices/pci0000:00/0000:00:05.0", x), ==, 0);
+        }
+        tb_symlink(f, "/sys/class/net/abcdefghijklmnopqrstuvwxyz", Q35 "/0000:00:05.1");
+}
+
+static void fixture_setup(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+
+        if (!testbed)
+                testbed_build();
+        f->tb = testbed;
+        f->root = testbed_root;
+        f->proc = g_dir_make_tmp("test-host-usage-XXXXXX", &error);
+        g_assert_no_error(error);
+        g_setenv("PCI_ASSIGND_PROC_DIR", f->proc, TRUE);
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data) {
+        static const char *const names[] = { "mountinfo", "swaps", "route", "ipv6_route" };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+                g_autofree char *p = g_build_filename(f->proc, names[i], NULL);
+                struct stat st;
+
+                if (lstat(p, &st) < 0)
+                        continue;
+                g_assert_cmpint(S_ISDIR(st.st_mode) ? g_rmdir(p) : g_unlink(p), ==, 0);
+        }
+        g_assert_cmpint(g_rmdir(f->proc), ==, 0);
+        g_free(f->proc);
+        g_unsetenv("PCI_ASSIGND_PROC_DIR");
+}
+
+static void write_proc(Fixture *f, const char *name, const char *contents) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *p = g_build_filename(f->proc, name, NULL);
+
+        g_assert_true(g_file_set_contents(p, contents, -1, &error));
+        g_assert_no_error(error);
+}
+
+static void remove_proc(Fixture *f, const char *name) {
+        g_autofree char *p = g_build_filename(f->proc, name, NULL);
+
+        g_assert_cmpint(g_unlink(p), ==, 0);
+}
+
+static PciAddress addr(const char *s) {
+        PciAddress a;
+
+        g_assert_cmpint(pci_address_parse(s, &a), ==, 0);
+        return a;
+}
+
+/* Computes with the defaults (so $PCI_ASSIGND_PROC_DIR and the testbed's
+ * /sys) and checks the invariants every result must hold. */
+static void compute(HostUsage *u) {
+        g_assert_cmpint(host_usage_compute(NULL, u), ==, 0);
+        for (size_t i = 0; i < u->n_entries; i++) {
+                const char *r = u->entries[i].reason;
+
+                g_assert_nonnull(r);
+                g_assert_true(g_utf8_validate(r, -1, NULL));
+                g_assert_cmpuint(strlen(r), <, 4096);
+                if (i > 0)
+                        g_assert_cmpint(pci_address_compare(&u->entries[i - 1].address, &u->entries[i].address), <, 0);
+                g_assert_true(host_usage_lookup(u, &u->entries[i].address) == r);
+        }
+}
+
+/* The result holds exactly these (address, reason) pairs, in this order;
+ * a NULL reason only checks the address. */
+static void assert_usage(const HostUsage *u, const char *const *expected) {
+        size_t n = 0;
+
+        for (; expected[2 * n]; n++) {
+                char buf[PCI_ADDRESS_STRLEN];
+
+                if (n >= u->n_entries)
+                        g_error("missing %s", expected[2 * n]);
+                g_assert_cmpstr(pci_address_format(&u->entries[n].address, buf), ==, expected[2 * n]);
+                if (expected[2 * n + 1])
+                        g_assert_cmpstr(u->entries[n].reason, ==, expected[2 * n + 1]);
+        }
+        for (size_t i = n; i < u->n_entries; i++) {
+                char buf[PCI_ADDRESS_STRLEN];
+                g_test_message("unexpected %s: %s", pci_address_format(&u->entries[i].address, buf),
+                               u->entries[i].reason);
+        }
+        g_assert_cmpuint(u->n_entries, ==, n);
+}
+
+#define ROOT_REASON "mounted filesystem / from /dev/nvme0n1p2 (259:2)"
+
+static void test_root_partition(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+
+        /* only mountinfo: missing swaps and route tables are "none" */
+        write_proc(f, "mountinfo", "26 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw\n");
+        compute(&u);
+        /* the controller AND the root port above it */
+        assert_usage(&u, (const char *[]) {
+                "0000:00:06.0", ROOT_REASON,
+                "0000:01:00.0", ROOT_REASON,
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        g_assert_cmpstr(host_usage_lookup(&u, &(PciAddress) { .bus = 1 }), ==, ROOT_REASON);
+        g_assert_null(host_usage_lookup(&u, &(PciAddress) { .bus = 1, .function = 1 }));
+        g_assert_null(host_usage_lookup(&u, &(PciAddress) { .domain = 1, .bus = 1 }));
+}
+
+static void test_virtual(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+
+        write_proc(f, "mountinfo",
+                   "22 26 0:21 / /proc rw,nosuid - proc proc rw\n"
+                   "23 26 0:5 / /dev rw,nosuid - devtmpfs udev rw\n"
+                   "25 26 0:23 / /run rw - tmpfs tmpfs rw\n"
+                   "42 26 0:40 / /merged rw - overlay overlay rw,lowerdir=/a,upperdir=/b\n"
+                   /* major 0 with a /dev source that is no PCI device */
+                   "43 26 0:41 / /snap rw - btrfs /dev/loop0 rw\n"
+                   /* a real device number, but a virtual device */
+                   "44 26 7:0 / /snap/core22/1 ro - squashfs /dev/loop0 ro\n"
+                   /* a device sysfs does not know */
+                   "45 26 4095:1048575 / /gone rw - ext4 /dev/vdz rw\n");
+        write_proc(f, "swaps", "Filename Type Size Used Priority\n/dev/zram0 partition 4194300 0 100\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+}
+
+static void test_btrfs(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+
+        /* btrfs has anonymous device numbers: the source names the device */
+        write_proc(f, "mountinfo",
+                   "43 26 0:41 /@srv /srv rw - btrfs /dev/sda1 rw,subvol=/@srv\n"
+                   /* sources that are not looked at */
+                   "44 26 0:42 / /a rw - btrfs /dev/../dev/nvme0n1p2 rw\n"
+                   "45 26 0:43 / /b rw - btrfs nvme0n1p2 rw\n"
+                   "46 26 0:44 / /c rw - btrfs /dev/nonexistent rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:1f.2", "mounted filesystem /srv from /dev/sda1 (8:1)",
+                NULL });
+}
+
+static void test_stacked(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        static const char *const home = "mounted filesystem /home from /dev/mapper/vg-home (253:1)";
+
+        /* LVM on LUKS on nvme0n1p3 */
+        write_proc(f, "mountinfo", "40 26 253:1 / /home rw - ext4 /dev/mapper/vg-home rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:06.0", home,
+                "0000:01:00.0", home,
+                NULL });
+        host_usage_done(&u);
+
+        /* a partition of an md array: the slaves are on the whole array */
+        write_proc(f, "mountinfo", "40 26 259:9 / /data rw - ext4 /dev/md0p1 rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:1f.2", "mounted filesystem /data from /dev/md0p1 (259:9)",
+                NULL });
+        host_usage_done(&u);
+
+        /* a loop in slaves/ ends, and dm-8's real slave is found */
+        write_proc(f, "mountinfo", "40 26 253:7 / /loop rw - ext4 /dev/dm-7 rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:06.0", "mounted filesystem /loop from /dev/dm-7 (253:7)",
+                "0000:01:00.0", NULL,
+                NULL });
+        host_usage_done(&u);
+
+        /* slaves that point out of sysfs are not followed */
+        write_proc(f, "mountinfo", "40 26 253:9 / /evil rw - ext4 /dev/dm-9 rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { NULL });
+}
+
+static void test_swap(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+
+        write_proc(f, "swaps",
+                   "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+                   "/dev/sda2                               partition\t8388604\t\t0\t\t-2\n"
+                   "/dev/zram0                              partition\t4194300\t\t0\t\t100\n"
+                   "/swapfile\\040(deleted)                  file\t\t1048572\t\t0\t\t-3\n"
+                   "/nonexistent/swapfile                   file\t\t1048572\t\t0\t\t-4\n"
+                   "/dev/nvme0n1p2 partition\n"
+                   "relative partition 1 0 -5\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:1f.2", "active swap /dev/sda2 (8:2)",
+                NULL });
+}
+
+static void test_swap_file(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        g_autofree char *file = g_build_filename(f->proc, "swaps", NULL);
+        g_autofree char *majmin = NULL, *contents = NULL, *reason = NULL, *link = NULL, *lpath = NULL;
+        struct stat st;
+
+        /* the swap file is the swaps table itself: what matters is the
+         * filesystem it is on, our temporary directory */
+        write_proc(f, "swaps", "");
+        g_assert_cmpint(stat(file, &st), ==, 0);
+        if (major(st.st_dev) == 0) {
+                g_test_skip("the temporary directory is on a filesystem without a block device");
+                return;
+        }
+        majmin = g_strdup_printf("%u:%u", major(st.st_dev), minor(st.st_dev));
+        link = g_strconcat("/sys/dev/block/", majmin, NULL);
+        lpath = g_build_filename(f->root, link, NULL);
+        if (g_file_test(lpath, G_FILE_TEST_EXISTS)) {
+                g_test_skip("the temporary directory's device number is taken by a test device");
+                return;
+        }
+        /* a disk behind root port 00:0b.0 with that number */
+        add_block(f, Q35 "/0000:00:0b.0/0000:0a:00.0/host9/target9:0:0/9:0:0:0/block/sdz", majmin, false);
+
+        contents = g_strdup_printf("Filename Type Size Used Priority\n%s file 1048572 0 -2\n", file);
+        write_proc(f, "swaps", contents);
+        compute(&u);
+        reason = g_strdup_printf("active swap file %s on %s", file, majmin);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:0b.0", reason,
+                "0000:0a:00.0", reason,
+                NULL });
+}
+
+static void test_routes(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        g_autofree char *huge = g_strnfill(200000, 'e');
+        g_autofree char *route = NULL;
+
+        route = g_strdup_printf(
+                "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+                "enp0s2\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0   \n"
+                /* not default routes */
+                "enp2s0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n"
+                "enp2s0\t00000000\t00000000\t0001\t0\t0\t100\t000000FF\t0\t0\t0\n"
+                /* hostile or impossible names */
+                "../../x\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+                "abcdefghijklmnopqrstuvwxyz\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+                "..\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+                "enp2s0:1\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+                "*\t00000000\t00000000\t0201\t0\t0\t0\t00000000\t0\t0\t0\n"
+                "%s\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+                /* malformed */
+                "enp2s0\t0000000\t0102A8C0\t0003\t0\t0\t100\t00000000\n"
+                "enp2s0\t00000000\n"
+                "\n",
+                huge);
+        write_proc(f, "route", route);
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:02.0", "default route via enp0s2",
+                NULL });
+        host_usage_done(&u);
+
+        /* IPv6 only; lo (unreachable default) has no device */
+        remove_proc(f, "route");
+        write_proc(f, "ipv6_route",
+                   "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001   enp0s2\n"
+                   "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003   enp2s0\n"
+                   "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n"
+                   "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200  ../../x\n"
+                   "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200\n"
+                   "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 enp0s2 extra\n"
+                   "0000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200  enp0s2\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:07.0", "IPv6 default route via enp2s0",
+                "0000:02:00.0", "IPv6 default route via enp2s0",
+                NULL });
+        host_usage_done(&u);
+
+        /* a bridge: the port under it is what the host depends on */
+        remove_proc(f, "ipv6_route");
+        write_proc(f, "route",
+                   "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+                   "br0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+                   "lo\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+                   "nosuchif\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:03.0", "default route via br0",
+                NULL });
+}
+
+static void test_malformed(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        g_autofree char *longpoint = g_strnfill(300000, 'm');
+        g_autofree char *mountinfo = NULL;
+        const char *reason;
+
+        mountinfo = g_strdup_printf(
+                "\n"
+                "garbage\n"
+                "26 1 259:2 / / rw,relatime shared:1 ext4 /dev/nvme0n1p2 rw\n"     /* no separator */
+                "26 1 259:2 / / rw,relatime shared:1 -\n"                           /* nothing after it */
+                "26 1 259:2 / / rw,relatime shared:1 - ext4\n"
+                "26 1 259:x / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 -259:2 / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 +259:2 / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 259:2junk / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 259 / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 99999:2 / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 259:99999999 / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 259:99999999999999999999 / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 259:2 / /nul\\000byte rw - ext4 /dev/nvme0n1p2 rw\n"
+                "26 1 259:2\n"
+                /* a mount point far longer than any reason may get */
+                "27 1 8:1 / /%s rw - ext4 /dev/sda1 rw\n",
+                longpoint);
+        write_proc(f, "mountinfo", mountinfo);
+        write_proc(f, "swaps", "\n\n\n");
+        write_proc(f, "route", "");
+        write_proc(f, "ipv6_route", "\n \n\t\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { "0000:00:1f.2", NULL, NULL });
+        reason = u.entries[0].reason;
+        g_assert_true(g_str_has_prefix(reason, "mounted filesystem /mmmmmmmm"));
+        g_assert_true(g_str_has_suffix(reason, "... from /dev/sda1 (8:1)"));
+        g_assert_cmpuint(strlen(reason), <, 300);
+        g_assert_cmpuint(u.unreadable, ==, 0);
+}
+
+static void test_reason_text(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+
+        write_proc(f, "mountinfo",
+                   /* octal escapes, a backslash, valid UTF-8, invalid bytes */
+                   "40 26 8:1 / /mnt/my\\040data\\011tab rw - ext4 /dev/sda1 rw\n"
+                   "41 26 8:1 / /mnt/back\\134slash rw - ext4 /dev/sda1 rw\n"
+                   "42 26 8:1 / /mnt/donn\xc3\xa9\x65s rw - ext4 /dev/sda1 rw\n"
+                   "43 26 8:1 / /mnt/bad\xff\xc3(\xed\xa0\x80 rw - ext4 /dev/sda1 rw\n"
+                   /* the same cause twice counts once */
+                   "44 26 8:1 / /mnt/bad\xff\xc3(\xed\xa0\x80 rw - ext4 /dev/sda1 rw\n"
+                   "45 26 8:1 / /mnt/e rw - ext4 /dev/sda1 rw\n");
+        write_proc(f, "swaps", "Filename Type Size Used Priority\n/dev/sda2 partition 1 0 -2\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:1f.2",
+                "mounted filesystem /mnt/my data\\x09tab from /dev/sda1 (8:1); "
+                "mounted filesystem /mnt/back\\x5cslash from /dev/sda1 (8:1); "
+                "mounted filesystem /mnt/donn\xc3\xa9\x65s from /dev/sda1 (8:1); "
+                "and 3 more",
+                NULL });
+        host_usage_done(&u);
+
+        write_proc(f, "mountinfo", "43 26 8:1 / /mnt/bad\xff\xc3(\xed\xa0\x80 rw - ext4 /dev/sda1 rw\n");
+        write_proc(f, "swaps", "");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:1f.2", "mounted filesystem /mnt/bad\\xff\\xc3(\\xed\\xa0\\x80 from /dev/sda1 (8:1)",
+                NULL });
+}
+
+static void test_unreadable(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        g_autofree char *dir = g_build_filename(f->proc, "mountinfo", NULL);
+
+        /* a directory opens, but cannot be read: flagged, the rest used */
+        g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+        write_proc(f, "route",
+                   "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+                   "enp0s2\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n");
+        compute(&u);
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_MOUNTINFO);
+        assert_usage(&u, (const char *[]) { "0000:00:02.0", "default route via enp0s2", NULL });
+}
+
+static void test_realistic(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        g_autofree char *dir = g_build_filename(data_dir(), "host-usage", NULL);
+        static const char *const disk =
+                "mounted filesystem / from /dev/nvme0n1p2 (259:2); "
+                "mounted filesystem /home from /dev/mapper/vg-home (253:1); "
+                "mounted filesystem /mnt/my data from /dev/nvme0n1p2 (259:2)";
+        static const char *const sata =
+                "mounted filesystem /srv from /dev/sda1 (8:1); active swap /dev/sda2 (8:2)";
+
+        g_setenv("PCI_ASSIGND_PROC_DIR", dir, TRUE);
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:03.0", "default route via br0",
+                "0000:00:06.0", disk,
+                "0000:00:07.0", "IPv6 default route via enp2s0",
+                "0000:00:1f.2", sata,
+                "0000:01:00.0", disk,
+                "0000:02:00.0", "IPv6 default route via enp2s0",
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        g_assert_null(host_usage_lookup(&u, &(PciAddress) { .device = 2 }));
+}
+
+static void test_equal(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) a = {}, b = {}, empty = {};
+        PciAddress x = addr("0000:00:06.0");
+
+        write_proc(f, "mountinfo", "26 1 259:2 / / rw - ext4 /dev/nvme0n1p2 rw\n");
+        compute(&a);
+        compute(&b);
+        g_assert_true(host_usage_equal(&a, &b));
+        g_assert_false(host_usage_equal(&a, &empty));
+        g_assert_true(host_usage_equal(&empty, &empty));
+        g_assert_false(host_usage_equal(&a, NULL));
+        g_assert_true(host_usage_equal(NULL, NULL));
+        host_usage_done(&b);
+
+        /* same functions, another reason */
+        write_proc(f, "mountinfo", "26 1 259:2 / /root rw - ext4 /dev/nvme0n1p2 rw\n");
+        compute(&b);
+        g_assert_cmpuint(a.n_entries, ==, b.n_entries);
+        g_assert_false(host_usage_equal(&a, &b));
+        host_usage_done(&b);
+
+        /* one more function */
+        write_proc(f, "mountinfo", "26 1 259:2 / / rw - ext4 /dev/nvme0n1p2 rw\n"
+                   "27 1 8:1 / /srv rw - ext4 /dev/sda1 rw\n");
+        compute(&b);
+        g_assert_false(host_usage_equal(&a, &b));
+
+        g_assert_nonnull(host_usage_lookup(&a, &x));
+        g_assert_null(host_usage_lookup(&empty, &x));
+        g_assert_null(host_usage_lookup(NULL, &x));
+
+        /* done on a cleared or empty usage is harmless */
+        host_usage_done(&a);
+        host_usage_done(&a);
+        host_usage_done(NULL);
+}
+
+static void test_paths(void) {
+        HostUsagePaths p = {}, q = { .swaps = "/my/swaps", .sysfs = "/mysys" };
+        HostUsage u = {};
+
+        g_unsetenv("PCI_ASSIGND_PROC_DIR");
+        host_usage_paths_default(&p);
+        g_assert_cmpstr(p.mountinfo, ==, "/proc/self/mountinfo");
+        g_assert_cmpstr(p.swaps, ==, "/proc/swaps");
+        g_assert_cmpstr(p.route, ==, "/proc/net/route");
+        g_assert_cmpstr(p.ipv6_route, ==, "/proc/net/ipv6_route");
+        g_assert_cmpstr(p.sysfs, ==, "/sys");
+
+        g_setenv("PCI_ASSIGND_PROC_DIR", "/some/dir", TRUE);
+        host_usage_paths_default(&q);
+        g_assert_cmpstr(q.mountinfo, ==, "/some/dir/mountinfo");
+        g_assert_cmpstr(q.swaps, ==, "/my/swaps");
+        g_assert_cmpstr(q.route, ==, "/some/dir/route");
+        g_assert_cmpstr(q.ipv6_route, ==, "/some/dir/ipv6_route");
+        g_assert_cmpstr(q.sysfs, ==, "/mysys");
+        g_unsetenv("PCI_ASSIGND_PROC_DIR");
+
+        g_assert_cmpint(host_usage_compute(&(HostUsagePaths) { .sysfs = "sys" }, &u), ==, -EINVAL);
+        g_assert_cmpint(host_usage_compute(NULL, NULL), ==, -EINVAL);
+}
+
+static void test_real_host(void) {
+        g_auto(HostUsage) u = {};
+
+        /* this machine's own tables and /sys (read-only), with the testbed
+         * out of the way: any result is fine, it must only be computed
+         * cleanly */
+        g_unsetenv("PCI_ASSIGND_PROC_DIR");
+        if (testbed)
+                umockdev_testbed_disable(testbed);
+        g_assert_cmpint(host_usage_compute(NULL, &u), ==, 0);
+        if (testbed)
+                umockdev_testbed_enable(testbed);
+        for (size_t i = 0; i < u.n_entries; i++) {
+                char buf[PCI_ADDRESS_STRLEN];
+                g_test_message("%s: %s", pci_address_format(&u.entries[i].address, buf), u.entries[i].reason);
+        }
+}
+
+#define ADD(name, fn) g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+
+int main(int argc, char **argv) {
+        int r;
+
+        g_test_init(&argc, &argv, NULL);
+
+        g_test_add_func("/host-usage/paths", test_paths);
+        g_test_add_func("/host-usage/real-host", test_real_host);
+        ADD("/host-usage/root-partition", test_root_partition);
+        ADD("/host-usage/virtual", test_virtual);
+        ADD("/host-usage/btrfs", test_btrfs);
+        ADD("/host-usage/stacked", test_stacked);
+        ADD("/host-usage/swap", test_swap);
+        ADD("/host-usage/swap-file", test_swap_file);
+        ADD("/host-usage/routes", test_routes);
+        ADD("/host-usage/malformed", test_malformed);
+        ADD("/host-usage/reason-text", test_reason_text);
+        ADD("/host-usage/unreadable", test_unreadable);
+        ADD("/host-usage/realistic", test_realistic);
+        ADD("/host-usage/equal", test_equal);
+
+        r = g_test_run();
+        g_clear_object(&testbed);
+        g_free(testbed_root);
+        return r;
+}
