@@ -63,12 +63,12 @@ fi
 
 # a mutating call must be refused and must not reach sysfs
 drv_before=$(drv 0000:00:02.0)
-echo "--- Detach on a read-only daemon"
-err=$(timeout 30 dbus-send --system --print-reply --dest=org.pciassign1 /org/pciassign1 \
-      org.pciassign1.Manager.Detach string:0000:00:02.0 string: 2>&1 | head -2)
+echo "--- Reserve on a read-only daemon"
+err=$(timeout 30 busctl --system call org.pciassign1 /org/pciassign1 org.pciassign1.Manager \
+      Reserve 'sa(sb)a{sv}' vm1 1 0000:00:02.0 true 0 2>&1 | head -2)
 case $err in
-    *org.pciassign1.Error.ReadOnly*) ok "Detach is refused: $err" ;;
-    *) fail "Detach is refused with org.pciassign1.Error.ReadOnly (got: ${err:-nothing})" ;;
+    *"read-only"*|*ReadOnly*) ok "Reserve is refused: $err" ;;
+    *) fail "Reserve is refused with org.pciassign1.Error.ReadOnly (got: ${err:-nothing})" ;;
 esac
 check "0000:00:02.0 still on $drv_before" test "$(drv 0000:00:02.0)" = "$drv_before"
 
