@@ -127,6 +127,13 @@ static void drain_notify(Harness *h) {
         }
 }
 
+void harness_add_devices(Harness *h, const char *record) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(umockdev_testbed_add_from_string(h->testbed, record, &error));
+        g_assert_no_error(error);
+}
+
 void harness_set_env(Harness *h, const char *key, const char *value) {
         g_ptr_array_add(h->extra_env, g_strdup_printf("%s=%s", key, value));
 }

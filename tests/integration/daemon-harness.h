@@ -62,5 +62,8 @@ void harness_set_env(Harness *h, const char *key, const char *value);
 /* Iterates the default main context for up to `ms` or until *flag. */
 void harness_wait_for(gboolean *flag, guint ms);
 
+/* Adds devices to the testbed (umockdev-record format). */
+void harness_add_devices(Harness *h, const char *record);
+
 /* Absolute path of a test data file (source tree). */
 gchar *harness_data_path(const char *rel);

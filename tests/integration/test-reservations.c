@@ -2,6 +2,7 @@
 /* Verdicts and reservations through the real daemon on a private bus,
  * against the recorded q35 testbed (topology: tests/data/testbeds/
  * q35-vm.truth.json).  The test runs as root, so polkit is not asked. */
+#include <glib/gstdio.h>
 #include <json-c/json.h>
 #include <string.h>
 
@@ -666,6 +667,56 @@ static void test_cycles(void) {
         harness_free(h);
 }
 
+/* The host's root filesystem lives on a disk behind the AHCI controller
+ * 0000:00:1f.2 and its default route goes through the e1000e at
+ * 0000:00:02.0: both must be refused (in-use-by-host), read from a
+ * mountinfo and route table the daemon is pointed at. */
+static void test_in_use_by_host(void) {
+        Harness *h = harness_new("testbeds/q35-vm.umockdev");
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *procdir = g_build_filename(h->tmpdir, "proc", NULL);
+        g_autofree gchar *mi = g_build_filename(procdir, "mountinfo", NULL);
+        g_autofree gchar *rt = g_build_filename(procdir, "route", NULL);
+        g_autoptr(GVariant) r = NULL;
+        g_autofree gchar *dump = NULL;
+        const char *addrs[] = { "0000:00:1f.2", "0000:00:02.0", "0000:00:03.0", NULL };
+
+        harness_add_devices(h,
+                "P: /devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda\n"
+                "E: SUBSYSTEM=block\nE: DEVTYPE=disk\nE: DEVNAME=/dev/sda\nA: dev=8:0\n\n"
+                "P: /devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda/sda1\n"
+                "E: SUBSYSTEM=block\nE: DEVTYPE=partition\nE: DEVNAME=/dev/sda1\nA: dev=8:1\nA: partition=1\n\n"
+                "P: /devices/pci0000:00/0000:00:02.0/net/enp0s2\n"
+                "E: SUBSYSTEM=net\nE: INTERFACE=enp0s2\nA: address=52:54:00:00:00:02\n"
+                "L: device=../../../0000:00:02.0\n");
+        g_assert_cmpint(g_mkdir(procdir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(mi,
+                "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                "23 22 0:21 / /proc rw,nosuid - proc proc rw\n", -1, NULL));
+        g_assert_true(g_file_set_contents(rt,
+                "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+                "enp0s2\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n", -1, NULL));
+        harness_set_env(h, "PCI_ASSIGND_PROC_DIR", procdir);
+
+        harness_start_daemon(h, no_args);
+        r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable", g_variant_new("(^ass)", addrs, ""),
+                         G_VARIANT_TYPE("(a(ssa(ss)))"), &error);
+        g_assert_no_error(error);
+        dump = g_variant_print(r, FALSE);
+        g_test_message("%s", dump);
+        g_assert_nonnull(strstr(dump, "('0000:00:1f.2', 'not-assignable', [('in-use-by-host'"));
+        g_assert_nonnull(strstr(dump, "/dev/sda1"));
+        g_assert_nonnull(strstr(dump, "('0000:00:02.0', 'not-assignable', [('in-use-by-host'"));
+        g_assert_nonnull(strstr(dump, "enp0s2"));
+        g_assert_null(strstr(dump, "('0000:00:03.0', 'not-assignable'"));
+
+        /* and Reserve refuses it */
+        g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:00:02.0", NULL }, NULL, NULL, &error));
+        assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
+        g_assert_nonnull(strstr(error->message, "enp0s2"));
+        harness_free(h);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/reservations/reserve-list-release", test_reserve_list_release);
@@ -679,6 +730,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservations/absent-function", test_absent_function);
         g_test_add_func("/reservations/read-only", test_read_only);
         g_test_add_func("/reservations/placement", test_placement);
+        g_test_add_func("/reservations/in-use-by-host", test_in_use_by_host);
         g_test_add_func("/reservations/cycles", test_cycles);
         return g_test_run();
 }
