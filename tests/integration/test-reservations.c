@@ -717,6 +717,80 @@ static void test_in_use_by_host(void) {
         harness_free(h);
 }
 
+static void test_ctl(void) {
+        Harness *h = harness_new("testbeds/q35-vm.umockdev");
+        g_autofree gchar *out = NULL, *err = NULL;
+        json_object *doc;
+
+        harness_start_daemon(h, no_args);
+        {
+                const char *const a[] = { "reserve", "vm1", "0000:0b:00.0", "--unassigned", "0000:0b:00.1", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                g_assert_nonnull(strstr(out, "Reserved r1"));
+                g_assert_nonnull(strstr(out, "2 functions in 1 group"));
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        {
+                const char *const a[] = { "reserve", "vm2", "0000:0b:00.0", "--complete-group", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 1);
+                g_assert_nonnull(strstr(err, "org.pciassign1.Error.AlreadyReserved"));
+                g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        {
+                const char *const a[] = { "reservations", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                g_assert_nonnull(strstr(out, "r1"));
+                g_assert_nonnull(strstr(out, "0000:0b:00.1(-)"));
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        {
+                const char *const a[] = { "--json", "reservations", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                doc = json_tokener_parse(out);
+                g_assert_nonnull(doc);
+                g_assert_cmpuint(json_object_array_length(doc), ==, 1);
+                json_object_put(doc);
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        {
+                const char *const a[] = { "check", "0000:0b:00.0", "0000:01:00.1", "--owner", "vm2", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                g_assert_nonnull(strstr(out, "0000:0b:00.0: not-assignable"));
+                g_assert_nonnull(strstr(out, "reserved-by-other"));
+                g_assert_nonnull(strstr(out, "0000:01:00.1: assignable"));
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        {
+                const char *const a[] = { "placement", "r1", "pseries", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                doc = json_tokener_parse(out);
+                g_assert_nonnull(doc);
+                json_object_put(doc);
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        {
+                const char *const a[] = { "release", "r1", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        {
+                const char *const a[] = { "release", "r1", NULL };
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 1);
+                g_assert_nonnull(strstr(err, "org.pciassign1.Error.NoSuchReservation"));
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+        }
+        harness_free(h);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/reservations/reserve-list-release", test_reserve_list_release);
@@ -731,6 +805,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservations/read-only", test_read_only);
         g_test_add_func("/reservations/placement", test_placement);
         g_test_add_func("/reservations/in-use-by-host", test_in_use_by_host);
+        g_test_add_func("/reservations/ctl", test_ctl);
         g_test_add_func("/reservations/cycles", test_cycles);
         return g_test_run();
 }
