@@ -30,15 +30,87 @@ static gboolean wrapper_slow(void) {
         return g_getenv("PCI_ASSIGND_TEST_WRAPPER") != NULL;
 }
 
+/* A private bus with the project's real bus policy: anyone may connect
+ * and call, as on the system bus, so calls from other uids and the
+ * policy itself are exercised.  (GTestDBus's session bus would refuse
+ * other users.) */
+static void start_bus(Harness *h) {
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *conf = g_build_filename(h->tmpdir, "bus.conf", NULL);
+        g_autofree gchar *policy = g_build_filename(env_or_die("PCI_ASSIGND_SOURCE_ROOT"), "data", "dbus-1",
+                                                    "system.d", "org.pciassign1.conf", NULL);
+        g_autofree gchar *text = NULL, *conf_arg = NULL;
+        gint out_fd = -1;
+        gchar buf[512];
+        gsize got = 0;
+
+        text = g_strdup_printf(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                "<busconfig>\n"
+                "  <type>system</type>\n"
+                "  <listen>unix:path=%s/bus</listen>\n"
+                "  <auth>EXTERNAL</auth>\n"
+                "  <policy context=\"default\">\n"
+                "    <allow user=\"*\"/>\n"
+                "    <deny own=\"*\"/>\n"
+                "    <deny send_type=\"method_call\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.DBus\"/>\n"
+                "    <allow send_type=\"signal\"/>\n"
+                "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+                "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+                "    <allow receive_type=\"method_call\"/>\n"
+                "    <allow receive_type=\"method_return\"/>\n"
+                "    <allow receive_type=\"error\"/>\n"
+                "    <allow receive_type=\"signal\"/>\n"
+                "  </policy>\n"
+                "  <policy user=\"root\">\n"
+                "    <allow own=\"org.freedesktop.PolicyKit1\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.PolicyKit1\"/>\n"
+                "    <allow send_interface=\"org.freedesktop.DBus.Mock\"/>\n"
+                "  </policy>\n"
+                "  <policy context=\"default\">\n"
+                "    <allow send_destination=\"org.freedesktop.PolicyKit1\"/>\n"
+                "  </policy>\n"
+                "  <include>%s</include>\n"
+                "</busconfig>\n", h->tmpdir, policy);
+        g_assert_true(g_file_set_contents(conf, text, -1, &error));
+        conf_arg = g_strdup_printf("--config-file=%s", conf);
+        {
+                const char *argv[] = { "dbus-daemon", conf_arg, "--nofork", "--print-address", NULL };
+                g_assert_true(g_spawn_async_with_pipes(NULL, (gchar **) argv, NULL,
+                                                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                                       NULL, NULL, &h->bus_pid, NULL, &out_fd, NULL, &error));
+                g_assert_no_error(error);
+        }
+        /* the address comes on one line once the bus listens */
+        while (got < sizeof buf - 1) {
+                gssize n = read(out_fd, buf + got, sizeof buf - 1 - got);
+                if (n <= 0)
+                        break;
+                got += (gsize) n;
+                if (memchr(buf, '\n', got))
+                        break;
+        }
+        close(out_fd);
+        buf[got] = 0;
+        g_strchomp(buf);
+        if (!*buf)
+                g_error("dbus-daemon did not start with %s", conf);
+        h->bus_address = g_strdup(buf);
+}
+
 Harness *harness_new(const char *testbed_name) {
         Harness *h = g_new0(Harness, 1);
         g_autoptr(GError) error = NULL;
         g_autofree gchar *file = NULL;
         UMockdevTestbed *tb;
 
-        h->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
-        g_test_dbus_up(h->bus);
-        h->bus_address = g_strdup(g_test_dbus_get_bus_address(h->bus));
+        h->tmpdir = g_dir_make_tmp("pci-assignd-test-XXXXXX", &error);
+        g_assert_no_error(error);
+        /* unprivileged clients (setpriv) must reach the bus socket */
+        g_assert_cmpint(g_chmod(h->tmpdir, 0755), ==, 0);
+        start_bus(h);
         h->conn = g_dbus_connection_new_for_address_sync(
                 h->bus_address,
                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
@@ -57,8 +129,6 @@ Harness *harness_new(const char *testbed_name) {
                 g_assert_no_error(error);
         }
 
-        h->tmpdir = g_dir_make_tmp("pci-assignd-test-XXXXXX", &error);
-        g_assert_no_error(error);
         h->state_dir = g_build_filename(h->tmpdir, "state", NULL);
         h->runtime_dir = g_build_filename(h->tmpdir, "run", NULL);
         g_assert_cmpint(g_mkdir(h->state_dir, 0700), ==, 0);
@@ -81,8 +151,11 @@ void harness_free(Harness *h) {
                 harness_stop_daemon(h);
         g_clear_object(&h->notify_socket);
         g_clear_object(&h->conn);
-        g_test_dbus_down(h->bus);
-        g_object_unref(h->bus);
+        if (h->bus_pid > 0) {
+                kill(h->bus_pid, SIGTERM);
+                (void) waitpid(h->bus_pid, NULL, 0);
+                g_spawn_close_pid(h->bus_pid);
+        }
         g_clear_object(&h->testbed);
         rm_rf(h->tmpdir);
         g_free(h->tmpdir);
@@ -294,12 +367,19 @@ GVariant *harness_get_all(Harness *h, const char *path, const char *iface) {
         return props;
 }
 
-int harness_run_ctl(Harness *h, const char *const *args, gchar **out, gchar **err) {
+static int run_ctl(Harness *h, gboolean as_nobody, const char *const *args, gchar **out, gchar **err) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) error = NULL;
         g_auto(GStrv) env = g_get_environ();
         gint status;
 
+        if (as_nobody) {
+                g_ptr_array_add(argv, g_strdup("setpriv"));
+                g_ptr_array_add(argv, g_strdup("--reuid=65534"));
+                g_ptr_array_add(argv, g_strdup("--regid=65534"));
+                g_ptr_array_add(argv, g_strdup("--clear-groups"));
+                g_ptr_array_add(argv, g_strdup("--"));
+        }
         g_ptr_array_add(argv, g_build_filename(env_or_die("PCI_ASSIGND_BUILD_ROOT"), "src", "ctl",
                                                "pci-assignctl", NULL));
         for (const char *const *a = args; *a; a++)
@@ -307,9 +387,17 @@ int harness_run_ctl(Harness *h, const char *const *args, gchar **out, gchar **er
         g_ptr_array_add(argv, NULL);
         env = g_environ_setenv(env, "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
         env = g_environ_unsetenv(env, "LD_PRELOAD");
-        g_assert_true(g_spawn_sync(NULL, (gchar **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL,
+        g_assert_true(g_spawn_sync(NULL, (gchar **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL,
                                    out, err, &status, &error));
         g_assert_no_error(error);
         g_assert_true(WIFEXITED(status));
         return WEXITSTATUS(status);
+}
+
+int harness_run_ctl(Harness *h, const char *const *args, gchar **out, gchar **err) {
+        return run_ctl(h, FALSE, args, out, err);
+}
+
+int harness_run_ctl_as_nobody(Harness *h, const char *const *args, gchar **out, gchar **err) {
+        return run_ctl(h, TRUE, args, out, err);
 }

@@ -13,7 +13,7 @@
  * is put in front of the daemon's command line. */
 
 typedef struct Harness {
-        GTestDBus *bus;
+        GPid bus_pid;            /* our own dbus-daemon (see harness_new) */
         gchar *bus_address;
         GDBusConnection *conn;
 
@@ -55,6 +55,8 @@ GVariant *harness_get_all(Harness *h, const char *path, const char *iface);
 
 /* Runs build/src/ctl/pci-assignctl with argv on the test bus. */
 int harness_run_ctl(Harness *h, const char *const *argv, gchar **out, gchar **err);
+/* The same as an unprivileged user (uid/gid 65534, through setpriv). */
+int harness_run_ctl_as_nobody(Harness *h, const char *const *argv, gchar **out, gchar **err);
 
 /* Extra environment for the next daemon start (NULL-terminated KEY, VALUE, ...) */
 void harness_set_env(Harness *h, const char *key, const char *value);

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pci-address.h"
+
+/* The only code that writes to sysfs.  Every step is one write to one
+ * attribute of one PCI function, named by a parsed PciAddress (never by a
+ * caller's string), and is verified afterwards: drivers_probe succeeds even
+ * when nothing bound, so the `driver` link is read back.  Before any write
+ * the function's directory is opened once and its vendor/device are checked
+ * against what the caller expects, so a device swapped under us (hot
+ * remove + add at the same address) is never written to.
+ *
+ * All paths are relative to a sysfs root directory fd (normally "/sys"), so
+ * tests run against a plain directory tree whose kernel reactions are
+ * played by tests/fakekernel.  No logging: errors come back in SysfsError. */
+
+typedef enum SysfsStep {
+        SYSFS_STEP_OPEN,             /* open the device dir, check identity */
+        SYSFS_STEP_SET_OVERRIDE,     /* driver_override <- driver */
+        SYSFS_STEP_CLEAR_OVERRIDE,   /* driver_override <- "\n" */
+        SYSFS_STEP_UNBIND,           /* driver/unbind <- address */
+        SYSFS_STEP_PROBE,            /* bus/pci/drivers_probe <- address */
+        SYSFS_STEP_BIND,             /* bus/pci/drivers/NAME/bind <- address */
+        SYSFS_STEP_VERIFY,           /* driver link is what we want */
+        SYSFS_STEP_RESET,            /* reset <- 1 (reset_method as set) */
+        _SYSFS_STEP_MAX,
+} SysfsStep;
+
+typedef struct SysfsError {
+        SysfsStep step;
+        int error;                   /* positive errno, 0 if none */
+        char message[512];           /* "0000:0b:00.0: unbind from e1000e: Device or resource busy" */
+} SysfsError;
+
+const char *sysfs_step_to_string(SysfsStep s);
+
+typedef struct SysfsContext {
+        int root_fd;                 /* dirfd of the sysfs root ("/sys") */
+} SysfsContext;
+
+/* Opens the sysfs root (a directory path, normally "/sys"). */
+int sysfs_context_open(const char *root, SysfsContext *ret);
+void sysfs_context_close(SysfsContext *c);
+
+/* The bound driver's name into buf ("" if none).  Returns 0 or -errno. */
+int sysfs_read_driver(const SysfsContext *c, const PciAddress *a, char *buf, size_t size);
+
+/* Binds the function to `driver` (a vfio driver or pci-stub): writes
+ * driver_override, unbinds the current driver (if any), drivers_probe,
+ * then verifies the driver link.  Already bound to `driver`: nothing
+ * written, returns 0.  Returns 0 or -errno with err filled. */
+int sysfs_bind_override(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                        const char *driver, SysfsError *err);
+
+/* Gives the function back: clears driver_override, unbinds, drivers_probe,
+ * and verifies that `host_driver` is bound (NULL/"": that no driver is);
+ * if the kernel picked another driver or none, binds `host_driver` through
+ * its bind file and verifies again. */
+int sysfs_restore(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                  const char *host_driver, SysfsError *err);
+
+/* Resets the function through its `reset` attribute.  A missing `reset`
+ * file means the kernel has no method (-ENOTTY with a message saying so);
+ * a listed method can still fail (ENOTTY from the write). */
+int sysfs_reset(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device, SysfsError *err);
