@@ -137,7 +137,7 @@ int manager_save_reservations(Manager *m) {
 int manager_load_reservations(Manager *m) {
         _cleanup_free_ char *moved = NULL;
         StoreData d = {};
-        bool dropped = false;
+        bool dropped = false, moved_aside;
         int r;
 
         if (!m->read_only && mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
@@ -150,7 +150,8 @@ int manager_load_reservations(Manager *m) {
                                        m->state_dir, STORE_FILE_NAME, STORE_FORMAT_VERSION);
         if (r < 0)
                 return log_error_errno(r, "Failed to load %s/%s: %m", m->state_dir, STORE_FILE_NAME);
-        if (r > 0)
+        moved_aside = r > 0;
+        if (moved_aside)
                 log_error("%s/%s is corrupt; moved it aside to %s and started with no reservations.",
                           m->state_dir, STORE_FILE_NAME, strempty(moved));
 
@@ -175,7 +176,9 @@ int manager_load_reservations(Manager *m) {
         store_data_done(&d);
         if (m->n_reservations > 0)
                 log_info("Loaded %zu reservation(s).", m->n_reservations);
-        if (dropped || r > 0) {
+        /* write down what we start with: no transient leftovers, and a
+         * fresh file in place of the corrupt one */
+        if (dropped || moved_aside) {
                 r = manager_save_reservations(m);
                 if (r < 0)
                         return r;
