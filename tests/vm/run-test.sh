@@ -29,6 +29,14 @@ OUTD=$WORK/out/$T
 
 rm -rf "$OUTD"; mkdir -p "$OUTD" "$WORK/logs"
 printf 'BUILD_DIR=%q\nSRC_DIR=%q\n' "$B" "$SRC" > "$OUTD/params.sh"
+# Optional host-side pre-step of a scenario: host/SCENARIO.sh BUILD_DIR SRC_DIR
+# OUTD (e.g. `meson install --destdir` for the guest to install). Its output
+# goes to OUTD/host.log and its exit status to params.sh as HOST_RC; the guest
+# scenario reports both.
+if [ -f "$VM/host/$T.sh" ]; then
+    bash "$VM/host/$T.sh" "$B" "$SRC" "$OUTD" > "$OUTD/host.log" 2>&1
+    echo "HOST_RC=$?" >> "$OUTD/params.sh"
+fi
 TIMEOUT=${TIMEOUT:-240} "$VM/run-vm.sh" "$T"
 rc=$?
 tr -d '\r' < "$LOG" | grep -aE '^(ok|FAIL) - |^    ' | grep -av 'has no peer'
