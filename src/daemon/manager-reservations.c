@@ -134,6 +134,44 @@ int manager_save_reservations(Manager *m) {
         return 0;
 }
 
+static int load_read_only(Manager *m, StoreData *ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        struct stat st;
+        size_t n;
+        int r;
+
+        if (asprintf(&path, "%s/%s", m->state_dir, STORE_FILE_NAME) < 0)
+                return -ENOMEM;
+        f = fopen(path, "re");
+        if (!f) {
+                if (errno == ENOENT) {
+                        *ret = (StoreData) { .next_id = 1 };
+                        return 0;
+                }
+                return negative_errno();
+        }
+        if (fstat(fileno(f), &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size > STORE_FILE_MAX)
+                r = -EBADMSG;
+        else {
+                text = malloc((size_t) st.st_size + 1);
+                if (!text)
+                        return -ENOMEM;
+                n = fread(text, 1, (size_t) st.st_size, f);
+                if (ferror(f))
+                        return -EIO;
+                r = store_parse(text, n, ret);
+        }
+        if (r == -EBADMSG) {
+                log_error("%s is corrupt; read-only, so leaving it alone and showing no reservations.", path);
+                *ret = (StoreData) { .next_id = 1 };
+                return 0;
+        }
+        return r;
+}
+
 int manager_load_reservations(Manager *m) {
         _cleanup_free_ char *moved = NULL;
         StoreData d = {};
@@ -143,7 +181,11 @@ int manager_load_reservations(Manager *m) {
         if (!m->read_only && mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create state directory %s: %m", m->state_dir);
 
-        r = store_load(m->state_dir, &d, &moved);
+        if (m->read_only)
+                /* read-only changes nothing, not even a corrupt state file */
+                r = load_read_only(m, &d);
+        else
+                r = store_load(m->state_dir, &d, &moved);
         if (r == -EPROTONOSUPPORT)
                 return log_error_errno(r, "%s/%s was written by a newer pci-assignd (format > %d); "
                                        "refusing to start rather than lose it.",
