@@ -17,7 +17,24 @@
  *
  * All paths are relative to a sysfs root directory fd (normally "/sys"), so
  * tests run against a plain directory tree whose kernel reactions are
- * played by tests/fakekernel.  No logging: errors come back in SysfsError. */
+ * played by tests/fakekernel.  No logging: errors come back in SysfsError.
+ *
+ * The identity (vendor/device read at the function's directory fd) is
+ * checked before the first write and again before every write that names
+ * the function by address (unbind, drivers_probe, bind): a function removed
+ * since fails the read, one re-added under another identity fails the
+ * comparison.
+ *
+ * Errors common to the operations (negative errno, err->step, message):
+ *   -ENODEV  OPEN    "ADDR: device not present"
+ *   -ESTALE  OPEN    "ADDR: identity changed (expected 8086:10d3, found ...)"
+ *   -EINVAL  SET_OVERRIDE/BIND  "ADDR: invalid (host) driver name"
+ *   -errno   the failing step, with the kernel's reason:
+ *            "ADDR: unbind from e1000e: Device or resource busy"
+ * No step has a timeout: an unbind from vfio-pci blocks while a VMM holds
+ * the device, so call these from a worker thread, never the main loop.
+ * On failure the function is left where the failing step left it (the
+ * caller rolls back with sysfs_restore()). */
 
 typedef enum SysfsStep {
         SYSFS_STEP_OPEN,             /* open the device dir, check identity */
@@ -43,28 +60,42 @@ typedef struct SysfsContext {
         int root_fd;                 /* dirfd of the sysfs root ("/sys") */
 } SysfsContext;
 
-/* Opens the sysfs root (a directory path, normally "/sys"). */
+/* Opens the sysfs root (a directory path, normally "/sys").  Close with
+ * sysfs_context_close(), which sets root_fd to -1. */
 int sysfs_context_open(const char *root, SysfsContext *ret);
 void sysfs_context_close(SysfsContext *c);
 
-/* The bound driver's name into buf ("" if none).  Returns 0 or -errno. */
+/* The bound driver's name into buf ("" if none).  Returns 0 or -errno
+ * (-ENODEV: no such function, -EFBIG: buf too small). */
 int sysfs_read_driver(const SysfsContext *c, const PciAddress *a, char *buf, size_t size);
 
 /* Binds the function to `driver` (a vfio driver or pci-stub): writes
  * driver_override, unbinds the current driver (if any), drivers_probe,
  * then verifies the driver link.  Already bound to `driver`: nothing
- * written, returns 0.  Returns 0 or -errno with err filled. */
+ * written, returns 0.  Returns 0 or -errno with err filled; besides the
+ * common errors:
+ *   -ENOENT  SET_OVERRIDE "driver vfio-pci is not loaded (no bus/pci/drivers/vfio-pci)",
+ *            found before anything is written
+ *   -ENODEV  VERIFY "drivers_probe bound nothing (expected vfio-pci)"
+ *   -EBUSY   VERIFY "drivers_probe bound X (expected vfio-pci)" */
 int sysfs_bind_override(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
                         const char *driver, SysfsError *err);
 
 /* Gives the function back: clears driver_override, unbinds, drivers_probe,
  * and verifies that `host_driver` is bound (NULL/"": that no driver is);
  * if the kernel picked another driver or none, binds `host_driver` through
- * its bind file and verifies again. */
+ * its bind file (unbinding the other one first) and verifies again.
+ * Writes only what is needed: the override is cleared only if set, nothing
+ * more is done when the host driver is already bound, and with no host
+ * driver the function is unbound and left driverless (no drivers_probe).
+ * Errors besides the common ones: the failing step's errno ("bind to
+ * e1000e: No such device"), or VERIFY -EBUSY/-ENODEV ("bind to e1000e left
+ * nothing bound"). */
 int sysfs_restore(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
                   const char *host_driver, SysfsError *err);
 
 /* Resets the function through its `reset` attribute.  A missing `reset`
  * file means the kernel has no method (-ENOTTY with a message saying so);
- * a listed method can still fail (ENOTTY from the write). */
+ * a listed method can still fail (ENOTTY from the write):
+ * "ADDR: reset (pm bus): Inappropriate ioctl for device". */
 int sysfs_reset(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device, SysfsError *err);
