@@ -66,10 +66,32 @@ static void read_notify(int fd) {
         }
 }
 
-/* CPU time of all threads so far, in ms (schedstat: ns on the CPU), -1 if unknown */
+/* utime + stime in clock ticks from a /proc stat file, 0 if unknown */
+static unsigned long long read_stat_ticks(const char *path) {
+        unsigned long long ut, st;
+        char buf[1024], *p;
+        size_t n;
+        FILE *f;
+
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* the command name may hold anything: count fields after its ')' */
+        p = strrchr(buf, ')');
+        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+                return 0;
+        return ut + st;
+}
+
+/* CPU time of all threads so far, in ms, -1 if unknown: schedstat (ns on
+ * the CPU) of the threads alive now, plus what threads that already
+ * exited used (the process's utime + stime keep it; clock ticks). */
 static double read_cpu_ms(pid_t pid) {
         char path[64];
-        unsigned long long sum = 0;
+        unsigned long long sum = 0, ticks_all, ticks_live = 0;
         DIR *d;
         struct dirent *de;
 
@@ -91,8 +113,14 @@ static double read_cpu_ms(pid_t pid) {
                 if (fscanf(f, "%llu", &ns) == 1)
                         sum += ns;
                 fclose(f);
+                snprintf(p, sizeof p, "%s/%s/stat", path, de->d_name);
+                ticks_live += read_stat_ticks(p);
         }
         closedir(d);
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        ticks_all = read_stat_ticks(path);
+        if (ticks_all > ticks_live)
+                sum += (ticks_all - ticks_live) * 1000000000ULL / (unsigned long long) sysconf(_SC_CLK_TCK);
         return sum > 0 ? (double) sum / 1e6 : -1;
 }
 

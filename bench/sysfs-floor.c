@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,16 +83,68 @@ static void read_virtfns(int dfd) {
         closedir(d);
 }
 
+/* Reads a whole attribute; returns its length, -1 if absent */
+static ssize_t read_file(int dfd, const char *name, char *buf, size_t size) {
+        ssize_t n;
+        int fd;
+
+        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, size);
+        close(fd);
+        if (n > 0)
+                total_bytes += (unsigned long long) n;
+        return n;
+}
+
+/* The capability with this id in config space, 0 if none (the kernel's
+ * walk: standard list from 0x34, extended list from 0x100). */
+static unsigned find_cap(const unsigned char *c, size_t n, unsigned id) {
+        unsigned pos, ttl = 48;
+
+        if (n < 64 || !(c[6] & 0x10))
+                return 0;
+        for (pos = c[0x34] & 0xfc; pos >= 0x40 && pos + 1 < n && ttl--; pos = c[pos + 1] & 0xfc)
+                if (c[pos] == id)
+                        return pos;
+        return 0;
+}
+
+static bool has_ext_cap(const unsigned char *c, size_t n, unsigned id, bool *ret_known) {
+        unsigned pos = 0x100, ttl = (4096 - 256) / 8;
+
+        *ret_known = false;
+        if (n < 4096 || !find_cap(c, n, 0x10))
+                return false;
+        *ret_known = true;
+        while (ttl--) {
+                unsigned h = c[pos] | c[pos + 1] << 8 | c[pos + 2] << 16 | (unsigned) c[pos + 3] << 24;
+
+                if (h == 0 || h == 0xffffffff)
+                        return false;
+                if ((h & 0xffff) == id)
+                        return true;
+                pos = (h >> 20) & 0xffc;
+                if (pos < 0x100)
+                        return false;
+        }
+        return false;
+}
+
 static void read_function(int devices_fd, const char *name) {
-        /* what pci-assignd reads for one function: identity, config space,
-         * BARs, driver, override, group, NUMA node, reset methods, boot
-         * VGA, SR-IOV relations, and the uevent file (where libudev gets
-         * DRIVER, MODALIAS and the udev database names) */
-        static const char *const attrs[] = {
-                "vendor", "device", "subsystem_vendor", "subsystem_device",
-                "class", "revision", "driver_override", "numa_node",
-                "reset_method", "boot_vga", "uevent",
-        };
+        /* what pci-assignd reads for one function, and only that: the
+         * uevent file (IDs, class; names in a umockdev testbed), config
+         * space, BARs, driver, override, group, NUMA node, reset methods,
+         * and what only some functions have where config space and class
+         * say it can exist: boot VGA, SR-IOV relations */
+        static const char *const attrs[] = { "resource", "driver_override", "numa_node" };
+        unsigned char config[4096];
+        char buf[4096];
+        unsigned long cls = 0;
+        ssize_t n, nc;
+        bool bridge, conventional, ext_known, sriov;
+        char *p;
         int dfd;
 
         /* the bus link names the device's real place in the tree */
@@ -99,15 +152,29 @@ static void read_function(int devices_fd, const char *name) {
         dfd = openat(devices_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return;
+        n = read_file(dfd, "uevent", buf, sizeof buf - 1);
+        if (n > 0) {
+                buf[n] = 0;
+                p = strstr(buf, "PCI_CLASS=");
+                if (p)
+                        cls = strtoul(p + 10, NULL, 16);
+        }
+        nc = read_file(dfd, "config", (char *) config, sizeof config);
         for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++)
                 read_attr(dfd, attrs[i], 4096);
-        read_attr(dfd, "config", 4096);
-        read_attr(dfd, "resource", 4096);
         read_link(dfd, "driver");
         read_link(dfd, "iommu_group");
-        read_link(dfd, "physfn");
-        (void) faccessat(dfd, "reset", F_OK, AT_SYMLINK_NOFOLLOW);
-        if (read_int(dfd, "sriov_totalvfs") >= 0) {
+        if (read_file(dfd, "reset_method", buf, sizeof buf) <= 1)
+                (void) faccessat(dfd, "reset", F_OK, AT_SYMLINK_NOFOLLOW);
+        if ((cls >> 8) == 0x0300 || (cls >> 8) == 0x0001)
+                read_attr(dfd, "boot_vga", 4096);
+
+        bridge = nc >= 64 && ((config[0x0e] & 0x7f) == 1 || (config[0x0e] & 0x7f) == 2);
+        conventional = nc >= 64 && !find_cap(config, (size_t) nc, 0x10);
+        sriov = nc >= 64 ? has_ext_cap(config, (size_t) nc, 0x10, &ext_known) : (ext_known = false);
+        if (!bridge && !conventional)
+                read_link(dfd, "physfn");
+        if (!conventional && (!ext_known || sriov) && read_int(dfd, "sriov_totalvfs") >= 0) {
                 (void) read_int(dfd, "sriov_numvfs");
                 (void) read_int(dfd, "sriov_drivers_autoprobe");
                 read_virtfns(dfd);

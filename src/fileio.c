@@ -17,18 +17,21 @@ ssize_t read_at(int dirfd, const char *name, void *buf, size_t size) {
         if (fd < 0)
                 return negative_errno();
 
-        /* sysfs hands out an attribute in one read, but config space may
-         * come in pieces: loop until EOF or the buffer is full. */
+        /* A short read is the end: a regular file returns less than asked
+         * only at EOF, and sysfs hands out a text attribute whole and a
+         * binary one (config) in page-sized pieces.  Not asking again
+         * saves a read(2) per attribute: thousands at start-up. */
         while (got < size) {
-                ssize_t n = read(fd, (char *) buf + got, size - got);
+                size_t want = size - got;
+                ssize_t n = read(fd, (char *) buf + got, want);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         return negative_errno();
                 }
-                if (n == 0)
-                        break;
                 got += (size_t) n;
+                if ((size_t) n < want)
+                        break;
         }
         return (ssize_t) got;
 }

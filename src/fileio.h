@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 /* Reads at most `size` bytes of the file `name` relative to `dirfd` into
- * buf.  Returns the number of bytes read (>= 0) or a negative errno. */
+ * buf.  Returns the number of bytes read (>= 0) or a negative errno.  A
+ * read(2) that returns less than asked ends it: that is EOF for regular
+ * files and for sysfs attributes as long as `size` is at most a page. */
 ssize_t read_at(int dirfd, const char *name, void *buf, size_t size);
 
 /* Reads a one-line sysfs attribute, strips the trailing newline and

@@ -11,12 +11,12 @@
 struct udev_device;
 struct udev_hwdb;
 
-/* One PCI function as read from sysfs and the udev database.  Plain data:
- * reading it is the only I/O, and it is all done in pci_device_read(). */
+/* One PCI function as read from sysfs and the udev hardware database.
+ * Plain data: reading it is the only I/O, and it is all done in
+ * pci_device_read_at() (or pci_device_read()). */
 typedef struct PciDevice {
         PciAddress address;
         char name[PCI_ADDRESS_STRLEN];      /* canonical address string */
-        char *syspath;
 
         uint16_t vendor_id, device_id;
         uint16_t subsystem_vendor_id, subsystem_device_id;
@@ -24,7 +24,6 @@ typedef struct PciDevice {
         uint8_t revision;
 
         char *vendor_name, *device_name;    /* hwdb; NULL if unknown */
-        char *modalias;
 
         char *driver;                       /* NULL if unbound */
         char *driver_override;              /* NULL if unset ("(null)") */
@@ -61,10 +60,36 @@ static inline void pci_device_freep(PciDevice **d) {
 }
 #define _cleanup_pci_device_ __attribute__((cleanup(pci_device_freep)))
 
-/* Reads a function from its sysfs directory.  `udev_dev` (optional) gives
- * hwdb names from the udev database; `hwdb` (optional) is asked when the
- * database has none.  Errors: -ENODEV if the directory vanished,
- * -EINVAL if it is not a PCI function (its name is not an address). */
+/* The vendor and model names of the udev hardware database, looked up once
+ * per kind of function (vendor, device, subsystem and class IDs): a big
+ * host has thousands of functions but a few dozen kinds, and one hwdb
+ * lookup costs as much as reading a function's attributes.  These are
+ * the names udev stores as ID_VENDOR_FROM_DATABASE/ID_MODEL_FROM_DATABASE:
+ * its hwdb builtin looks up the same modalias in the same database. */
+typedef struct PciNameCache PciNameCache;
+
+/* `hwdb` may be NULL (no names); the cache takes a reference. */
+PciNameCache *pci_name_cache_new(struct udev_hwdb *hwdb);
+PciNameCache *pci_name_cache_free(PciNameCache *c);
+static inline void pci_name_cache_freep(PciNameCache **c) {
+        pci_name_cache_free(*c);
+}
+
+/* The names of d's kind into d->vendor_name/d->device_name where those are
+ * still NULL (copies; NULL when unknown).  Returns 0 or -ENOMEM. */
+int pci_name_cache_apply(PciNameCache *c, PciDevice *d);
+
+/* Reads a function from its sysfs directory `path`, relative to `dirfd`
+ * (or absolute).  `parent` is the name of the directory above it: the
+ * upstream bridge's address, or "pciDDDD:BB" for a root bus; NULL takes
+ * it from `path`.  Names come from `names` (NULL: none).  Errors: -ENODEV
+ * if the directory vanished, -EINVAL if it is not a PCI function (its
+ * name is not an address). */
+int pci_device_read_at(int dirfd, const char *path, const char *parent, PciNameCache *names, PciDevice **ret);
+
+/* The same for an absolute sysfs path.  `udev_dev` (optional) gives the
+ * names stored in the udev database; `hwdb` (optional) is asked when the
+ * database has none. */
 int pci_device_read(const char *syspath, struct udev_device *udev_dev,
                     struct udev_hwdb *hwdb, PciDevice **ret);
 
@@ -80,6 +105,11 @@ static inline bool pci_device_is_host_bridge(const PciDevice *d) {
  * from the class code. */
 bool pci_device_is_bridge(const PciDevice *d);
 bool pci_device_is_multifunction(const PciDevice *d);
+
+/* The kernel's modalias of the function ("pci:v00008086d000010D3sv...",
+ * what its `modalias` attribute says), from the IDs. */
+#define PCI_MODALIAS_MAX sizeof("pci:v00000000d00000000sv00000000sd00000000bc00sc00i00")
+void pci_device_modalias(const PciDevice *d, char buf[static PCI_MODALIAS_MAX]);
 
 /* Looks up a modalias ("pci:v...") in the hwdb; returns the two names
  * through ret_vendor/ret_model (malloc'd, NULL if absent). */

@@ -6,8 +6,16 @@
 #include "macro.h"
 #include "topology.h"
 
+/* Generations are unique in the process, not per topology: a new
+ * topology allocated where an old one was never looks like it. */
+static uint64_t last_generation;
+
 Topology *topology_new(void) {
-        return calloc(1, sizeof(Topology));
+        Topology *t = calloc(1, sizeof(Topology));
+
+        if (t)
+                t->generation = ++last_generation;
+        return t;
 }
 
 static IommuGroup *group_free(IommuGroup *g) {
@@ -56,13 +64,16 @@ static size_t lower_bound_group(IommuGroup * const *v, size_t n, unsigned id) {
         return lo;
 }
 
-static int grow(void **v, size_t *alloc, size_t need, size_t elem) {
+/* Doubling from `first`: the device array starts big, a group's member
+ * array small (most groups have one or a few members, and a host has
+ * thousands of groups). */
+static int grow(void **v, size_t *alloc, size_t need, size_t elem, size_t first) {
         size_t na;
         void *nv;
 
         if (need <= *alloc)
                 return 0;
-        na = *alloc ? *alloc * 2 : 64;
+        na = *alloc ? *alloc * 2 : first;
         while (na < need)
                 na *= 2;
         nv = realloc(*v, na * elem);
@@ -79,6 +90,12 @@ PciDevice *topology_find(const Topology *t, const PciAddress *a) {
         if (i < t->n_devices && pci_address_key(&t->devices[i]->address) == key)
                 return t->devices[i];
         return NULL;
+}
+
+ssize_t topology_index(const Topology *t, const PciDevice *d) {
+        size_t i = lower_bound_dev(t->devices, t->n_devices, pci_address_key(&d->address));
+
+        return i < t->n_devices && t->devices[i] == d ? (ssize_t) i : -ENOENT;
 }
 
 IommuGroup *topology_find_group(const Topology *t, unsigned id) {
@@ -99,7 +116,7 @@ static int group_add_member(Topology *t, PciDevice *d) {
         if (i < t->n_groups && t->groups[i]->id == (unsigned) d->iommu_group)
                 g = t->groups[i];
         else {
-                r = grow((void **) &t->groups, &t->n_groups_alloc, t->n_groups + 1, sizeof(IommuGroup *));
+                r = grow((void **) &t->groups, &t->n_groups_alloc, t->n_groups + 1, sizeof(IommuGroup *), 64);
                 if (r < 0)
                         return r;
                 g = calloc(1, sizeof(*g));
@@ -110,7 +127,7 @@ static int group_add_member(Topology *t, PciDevice *d) {
                 t->groups[i] = g;
                 t->n_groups++;
         }
-        r = grow((void **) &g->members, &g->n_alloc, g->n_members + 1, sizeof(PciDevice *));
+        r = grow((void **) &g->members, &g->n_alloc, g->n_members + 1, sizeof(PciDevice *), 1);
         if (r < 0)
                 return r;
         i = lower_bound_dev(g->members, g->n_members, pci_address_key(&d->address));
@@ -163,10 +180,11 @@ int topology_add(Topology *t, PciDevice *d, PciDevice **ret_old) {
                         return r;
                 }
                 *ret_old = old;
+                t->generation = ++last_generation;
                 return 0;
         }
 
-        r = grow((void **) &t->devices, &t->n_alloc, t->n_devices + 1, sizeof(PciDevice *));
+        r = grow((void **) &t->devices, &t->n_alloc, t->n_devices + 1, sizeof(PciDevice *), 64);
         if (r < 0)
                 return r;
         r = group_add_member(t, d);
@@ -175,6 +193,7 @@ int topology_add(Topology *t, PciDevice *d, PciDevice **ret_old) {
         memmove(t->devices + i + 1, t->devices + i, (t->n_devices - i) * sizeof(PciDevice *));
         t->devices[i] = d;
         t->n_devices++;
+        t->generation = ++last_generation;
         return 0;
 }
 
@@ -189,6 +208,7 @@ PciDevice *topology_take(Topology *t, const PciAddress *a) {
         group_remove_member(t, d);
         memmove(t->devices + i, t->devices + i + 1, (t->n_devices - i - 1) * sizeof(PciDevice *));
         t->n_devices--;
+        t->generation = ++last_generation;
         return d;
 }
 

@@ -3,6 +3,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "pci-device.h"
 
@@ -22,6 +24,10 @@ typedef struct Topology {
         size_t n_devices, n_alloc;
         IommuGroup **groups;          /* sorted by id */
         size_t n_groups, n_groups_alloc;
+        /* Changes whenever a function is added or removed, to a value no
+         * topology of the process had before: what was computed from the
+         * topology (verdicts) is stale when it differs. */
+        uint64_t generation;
 } Topology;
 
 Topology *topology_new(void);
@@ -40,6 +46,8 @@ int topology_add(Topology *t, PciDevice *d, PciDevice **ret_old);
 PciDevice *topology_take(Topology *t, const PciAddress *a);
 
 PciDevice *topology_find(const Topology *t, const PciAddress *a);
+/* d's position in t->devices, or -ENOENT if d (this very object) is not in t. */
+ssize_t topology_index(const Topology *t, const PciDevice *d);
 IommuGroup *topology_find_group(const Topology *t, unsigned id);
 
 /* vfio-pci itself or a vfio variant driver (mlx5_vfio_pci, ...). */

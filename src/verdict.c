@@ -72,52 +72,141 @@ static int strv_push_printf(char ***l, size_t *n, const char *fmt, ...) {
 
 /* ---- reasons ---- */
 
+/* Reasons are collected as offsets into one text buffer (on the stack for
+ * a typical function) and handed out as one allocation: the Reason array
+ * followed by the strings.  A verdict costs one malloc, and a cached one
+ * no more memory than its text. */
+#define REASONS_INLINE 16
+#define TEXT_INLINE 1024
+
+typedef struct ReasonEntry {
+        size_t code, text;           /* offsets into ReasonList.buf */
+        bool error;
+} ReasonEntry;
+
 typedef struct ReasonList {
-        Reason *reasons;
-        size_t n;
+        ReasonEntry *items;
+        size_t n, n_alloc;
+        char *buf;
+        size_t len, size;
         bool any_error;
+        ReasonEntry inline_items[REASONS_INLINE];
+        char inline_buf[TEXT_INLINE];
 } ReasonList;
 
-static void reasons_free(Reason *reasons, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                free(reasons[i].code);
-                free(reasons[i].text);
-        }
-        free(reasons);
+static void reason_list_init(ReasonList *l) {
+        l->items = l->inline_items;
+        l->n = 0;
+        l->n_alloc = REASONS_INLINE;
+        l->buf = l->inline_buf;
+        l->len = 0;
+        l->size = TEXT_INLINE;
+        l->any_error = false;
 }
 
 static void reason_list_done(ReasonList *l) {
-        reasons_free(l->reasons, l->n);
-        *l = (ReasonList) {};
+        if (l->items != l->inline_items)
+                free(l->items);
+        if (l->buf != l->inline_buf)
+                free(l->buf);
+}
+
+static int reason_list_reserve(ReasonList *l, size_t need) {
+        size_t size = l->size;
+        char *nb;
+
+        if (l->len + need <= l->size)
+                return 0;
+        while (size < l->len + need)
+                size *= 2;
+        /* all of the old buffer: a code may sit past len while its text
+         * is printed */
+        if (l->buf == l->inline_buf) {
+                nb = malloc(size);
+                if (nb)
+                        memcpy(nb, l->buf, l->size);
+        } else
+                nb = realloc(l->buf, size);
+        if (!nb)
+                return -ENOMEM;
+        l->buf = nb;
+        l->size = size;
+        return 0;
 }
 
 static int reason_add(ReasonList *l, bool error, const char *code, const char *fmt, ...) _printf_(4, 5);
 static int reason_add(ReasonList *l, bool error, const char *code, const char *fmt, ...) {
-        _cleanup_free_ char *c = NULL, *text = NULL;
-        Reason *nr;
+        size_t code_len = strlen(code) + 1, code_off, text_off;
         va_list ap;
         int k;
 
-        c = strdup(code);
-        if (!c)
-                return -ENOMEM;
-        va_start(ap, fmt);
-        k = vasprintf(&text, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-                text = NULL;  /* unspecified after a failure */
-                return -ENOMEM;
+        if (l->n == l->n_alloc) {
+                ReasonEntry *ni;
+
+                if (l->items == l->inline_items) {
+                        ni = malloc(2 * l->n_alloc * sizeof(ReasonEntry));
+                        if (ni)
+                                memcpy(ni, l->items, l->n * sizeof(ReasonEntry));
+                } else
+                        ni = realloc(l->items, 2 * l->n_alloc * sizeof(ReasonEntry));
+                if (!ni)
+                        return -ENOMEM;
+                l->items = ni;
+                l->n_alloc *= 2;
         }
-        nr = realloc(l->reasons, (l->n + 1) * sizeof(Reason));
-        if (!nr)
+
+        if (reason_list_reserve(l, code_len + 1) < 0)
                 return -ENOMEM;
-        l->reasons = nr;
-        l->reasons[l->n++] = (Reason) {
-                .code = TAKE_PTR(c),
-                .text = TAKE_PTR(text),
-                .error = error,
-        };
+        code_off = l->len;
+        memcpy(l->buf + code_off, code, code_len);
+        text_off = code_off + code_len;
+
+        /* print where it goes; if it didn't fit, grow and print again */
+        va_start(ap, fmt);
+        k = vsnprintf(l->buf + text_off, l->size - text_off, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        if ((size_t) k >= l->size - text_off) {
+                if (reason_list_reserve(l, code_len + (size_t) k + 1) < 0)
+                        return -ENOMEM;
+                va_start(ap, fmt);
+                k = vsnprintf(l->buf + text_off, l->size - text_off, fmt, ap);
+                va_end(ap);
+                if (k < 0)
+                        return -ENOMEM;
+        }
+        l->len = text_off + (size_t) k + 1;
+        l->items[l->n++] = (ReasonEntry) { .code = code_off, .text = text_off, .error = error };
         l->any_error = l->any_error || error;
+        return 0;
+}
+
+/* The list as a Verdict: one block, the Reason array then the strings. */
+static int reason_list_finish(ReasonList *l, Verdict *ret) {
+        Reason *reasons = NULL;
+
+        if (l->n > 0) {
+                char *text;
+
+                reasons = malloc(l->n * sizeof(Reason) + l->len);
+                if (!reasons)
+                        return -ENOMEM;
+                text = (char *) (reasons + l->n);
+                memcpy(text, l->buf, l->len);
+                for (size_t i = 0; i < l->n; i++)
+                        reasons[i] = (Reason) {
+                                .code = text + l->items[i].code,
+                                .text = text + l->items[i].text,
+                                .error = l->items[i].error,
+                        };
+        }
+        *ret = (Verdict) {
+                .kind = l->any_error ? VERDICT_NOT_ASSIGNABLE :
+                        l->n > 0 ? VERDICT_ASSIGNABLE_WITH_WARNINGS : VERDICT_ASSIGNABLE,
+                .reasons = reasons,
+                .n_reasons = l->n,
+        };
         return 0;
 }
 
@@ -161,10 +250,6 @@ int topology_bus_reset_scope(const Topology *t, const PciDevice *d, PciDevice **
                 return 0;
         }
 
-        v = calloc(t->n_devices, sizeof(PciDevice *));
-        if (!v)
-                return -ENOMEM;
-
         /* A secondary bus reset asserts reset on the bridge's secondary
          * interface, which propagates to every bus below it: the bus number
          * range [secondary, subordinate] of the bridge is exactly what is
@@ -187,14 +272,23 @@ int topology_bus_reset_scope(const Topology *t, const PciDevice *d, PciDevice **
                         .device = 0x1f,
                         .function = 7,
                 };
-                uint64_t last_key = pci_address_key(&last);
+                size_t lo, hi;
 
                 /* devices are sorted by address: the range is contiguous */
-                for (size_t i = lower_bound(t, pci_address_key(&first));
-                     i < t->n_devices && pci_address_key(&t->devices[i]->address) <= last_key; i++)
+                lo = lower_bound(t, pci_address_key(&first));
+                hi = lower_bound(t, pci_address_key(&last) + 1);
+                if (hi > lo) {
+                        v = malloc((hi - lo) * sizeof(PciDevice *));
+                        if (!v)
+                                return -ENOMEM;
+                }
+                for (size_t i = lo; i < hi; i++)
                         if (!pci_address_equal(&t->devices[i]->address, &d->address))
                                 v[n++] = t->devices[i];
-        } else
+        } else {
+                v = calloc(t->n_devices, sizeof(PciDevice *));
+                if (!v)
+                        return -ENOMEM;
                 for (size_t i = 0; i < t->n_devices; i++) {
                         PciDevice *f = t->devices[i];
 
@@ -202,6 +296,7 @@ int topology_bus_reset_scope(const Topology *t, const PciDevice *d, PciDevice **
                             device_below(t, f, &d->parent))
                                 v[n++] = f;
                 }
+        }
 
         if (n == 0) {
                 free(v);
@@ -490,8 +585,8 @@ static int add_sriov(const PciDevice *d, ReasonList *l) {
 }
 
 int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *owner, Verdict *ret) {
-        _cleanup_(reason_list_done) ReasonList l = {};
-        char name[PCI_ADDRESS_STRLEN];
+        char buf[PCI_ADDRESS_STRLEN];
+        const char *name;
         const PciDevice *d;
         uint64_t page_size;
         unsigned unshared_mask = 0;
@@ -501,9 +596,11 @@ int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *
         if (!ctx || !ctx->topology || !a || !ret)
                 return -EINVAL;
 
+        _cleanup_(reason_list_done) ReasonList l;
+        reason_list_init(&l);
         page_size = ctx->page_size ?: DEFAULT_PAGE_SIZE;
-        pci_address_format(a, name);
         d = topology_find(ctx->topology, a);
+        name = d ? d->name : pci_address_format(a, buf);
 
         /* Errors, in the documented order. */
         if (!d) {
@@ -596,20 +693,14 @@ int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *
                 return r;
 
 finish:
-        *ret = (Verdict) {
-                .kind = l.any_error ? VERDICT_NOT_ASSIGNABLE :
-                        l.n > 0 ? VERDICT_ASSIGNABLE_WITH_WARNINGS : VERDICT_ASSIGNABLE,
-                .reasons = TAKE_PTR(l.reasons),
-                .n_reasons = l.n,
-        };
-        l.n = 0;
-        return 0;
+        return reason_list_finish(&l, ret);
 }
 
 void verdict_done(Verdict *v) {
         if (!v)
                 return;
-        reasons_free(v->reasons, v->n_reasons);
+        /* the strings live in the same block as the array */
+        free(v->reasons);
         *v = (Verdict) {};
 }
 

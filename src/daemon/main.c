@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -101,6 +102,12 @@ int main(int argc, char *argv[]) {
         char status[256];
         sigset_t ss;
         int r;
+
+        /* The model is many small allocations and a GetManagedObjects reply
+         * over thousands of functions is a few large transient buffers:
+         * serve those from mmap so that they go back to the kernel when the
+         * reply is sent, instead of pinning the heap top (RSS). */
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
         log_open();
         r = parse_argv(argc, argv);

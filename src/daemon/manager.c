@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <libudev.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,16 +65,136 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
                 r = log_error_errno(errno ?: ENOMEM, "Failed to create udev context: %m");
                 goto fail;
         }
-        /* optional: names still come from the udev database */
-        m->hwdb = udev_hwdb_new(m->udev);
-        if (!m->hwdb)
-                log_debug("No udev hwdb available, names only from the udev database.");
-
         *ret = m;
         return 0;
 fail:
         manager_free(m);
         return r;
+}
+
+/* The verdict kind of every function, parallel to the device arrays of
+ * m->topology and m->missing, valid while the three generations match.
+ * Only the kind: ListDevices and Device.Verdict need nothing else, and the
+ * reasons' text of a big host is a MiB that Device.Reasons recomputes in
+ * a few microseconds per function. */
+#define KIND_UNKNOWN 0xff
+
+struct VerdictCache {
+        uint64_t generation, topology_generation, missing_generation;
+        uint8_t *present, *missing;   /* VerdictKind or KIND_UNKNOWN */
+        size_t n_present, n_missing;
+};
+
+static void verdict_cache_free(VerdictCache *c) {
+        if (!c)
+                return;
+        free(c->present);
+        free(c->missing);
+        free(c);
+}
+
+void manager_invalidate_verdicts(Manager *m) {
+        m->verdict_generation++;
+}
+
+/* Forgets every kind; an array is only reallocated when its topology's
+ * size changed, so that a call which computes verdicts (GetManagedObjects)
+ * doesn't leave it amid the call's freed memory, pinning that in the heap. */
+static int kinds_reset(uint8_t **v, size_t *n, size_t size) {
+        if (*n != size) {
+                uint8_t *nv = realloc(*v, size ?: 1);
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *n = size;
+        }
+        if (size > 0)
+                memset(*v, KIND_UNKNOWN, size);
+        return 0;
+}
+
+/* Makes the cache match the current state; called lazily, and eagerly
+ * after enumeration so that its arrays sit below what calls allocate. */
+static int verdict_cache_sync(Manager *m) {
+        VerdictCache *c = m->verdicts;
+        int r;
+
+        if (!c) {
+                c = m->verdicts = calloc(1, sizeof(VerdictCache));
+                if (!c)
+                        return -ENOMEM;
+                /* topology generations start at 1: a new cache never matches */
+        }
+        if (c->generation == m->verdict_generation &&
+            c->topology_generation == m->topology->generation &&
+            c->missing_generation == m->missing->generation)
+                return 0;
+
+        r = kinds_reset(&c->present, &c->n_present, m->topology->n_devices);
+        if (r >= 0)
+                r = kinds_reset(&c->missing, &c->n_missing, m->missing->n_devices);
+        if (r < 0) {
+                c->topology_generation = c->missing_generation = 0;
+                return r;
+        }
+        c->generation = m->verdict_generation;
+        c->topology_generation = m->topology->generation;
+        c->missing_generation = m->missing->generation;
+        return 0;
+}
+
+/* The slot of d, or NULL with *ret_error set. */
+static uint8_t *verdict_cache_slot(Manager *m, const PciDevice *d, int *ret_error) {
+        ssize_t i;
+        int r;
+
+        r = verdict_cache_sync(m);
+        if (r < 0) {
+                *ret_error = r;
+                return NULL;
+        }
+        i = topology_index(m->topology, d);
+        if (i >= 0)
+                return &m->verdicts->present[i];
+        i = topology_index(m->missing, d);
+        if (i >= 0)
+                return &m->verdicts->missing[i];
+        *ret_error = -ENOENT;
+        return NULL;
+}
+
+int manager_device_verdict(Manager *m, const PciDevice *d, Verdict *ret) {
+        uint8_t *slot;
+        int r;
+
+        slot = verdict_cache_slot(m, d, &r);
+        if (!slot)
+                return r;
+        r = manager_verdict(m, &d->address, "", ret);
+        if (r < 0)
+                return r;
+        *slot = (uint8_t) ret->kind;
+        return 0;
+}
+
+int manager_device_verdict_kind(Manager *m, const PciDevice *d, VerdictKind *ret) {
+        uint8_t *slot;
+        int r;
+
+        slot = verdict_cache_slot(m, d, &r);
+        if (!slot)
+                return r;
+        if (*slot == KIND_UNKNOWN) {
+                Verdict v;
+
+                r = manager_verdict(m, &d->address, "", &v);
+                if (r < 0)
+                        return r;
+                *slot = (uint8_t) v.kind;
+                verdict_done(&v);
+        }
+        *ret = (VerdictKind) *slot;
+        return 0;
 }
 
 Manager *manager_free(Manager *m) {
@@ -84,9 +207,9 @@ Manager *manager_free(Manager *m) {
         manager_free_reservations(m);
         sd_bus_flush_close_unref(m->bus);
         host_usage_done(&m->host_usage);
+        verdict_cache_free(m->verdicts);
         topology_free(m->missing);
         topology_free(m->topology);
-        udev_hwdb_unref(m->hwdb);
         udev_unref(m->udev);
         sd_event_unref(m->event);
         free(m->state_dir);
@@ -95,65 +218,170 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-int manager_enumerate(Manager *m) {
-        _cleanup_topology_ Topology *t = NULL;
+/* One function found by the scan: where its directory is, and its
+ * address as a sort key. */
+typedef struct FoundFunction {
+        uint64_t key;
+        char *path;
+} FoundFunction;
+
+static int found_compare(const void *a, const void *b) {
+        const FoundFunction *x = a, *y = b;
+        return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void found_free(FoundFunction *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].path);
+        free(v);
+}
+
+typedef struct Scan {
+        struct udev *udev;
+        FoundFunction *found;
+        size_t n_found;
+        int error;              /* negative errno; logged */
+} Scan;
+
+/* The sysfs paths of the PCI functions, as libudev enumerates subsystem
+ * "pci", in address order (so that building the topology only appends).
+ * The enumeration is released before any function is read: it holds an
+ * sd-device object per function, more memory than the whole model. */
+static void *scan_pci(void *userdata) {
+        Scan *s = userdata;
         struct udev_enumerate *e;
         struct udev_list_entry *item;
-        unsigned skipped = 0;
+        FoundFunction *v = NULL;
+        size_t n = 0, alloc = 0;
         int r;
 
-        t = topology_new();
-        if (!t)
-                return log_oom();
-
-        e = udev_enumerate_new(m->udev);
-        if (!e)
-                return log_oom();
+        e = udev_enumerate_new(s->udev);
+        if (!e) {
+                s->error = log_oom();
+                return NULL;
+        }
         r = udev_enumerate_add_match_subsystem(e, "pci");
         if (r >= 0)
                 r = udev_enumerate_scan_devices(e);
         if (r < 0) {
                 udev_enumerate_unref(e);
-                return log_error_errno(r, "Failed to enumerate PCI devices: %m");
+                s->error = log_error_errno(r, "Failed to enumerate PCI devices: %m");
+                return NULL;
         }
-
         udev_list_entry_foreach(item, udev_enumerate_get_list_entry(e)) {
-                const char *syspath = udev_list_entry_get_name(item);
-                struct udev_device *ud;
+                const char *syspath = udev_list_entry_get_name(item), *base = strrchr(syspath, '/');
+                PciAddress a;
+
+                /* a directory not named by an address is no function */
+                if (!base || pci_address_parse(base + 1, &a) < 0) {
+                        log_debug("Ignoring %s: not a PCI function.", syspath);
+                        continue;
+                }
+                if (n == alloc) {
+                        FoundFunction *nv = realloc(v, (alloc = alloc ? alloc * 2 : 256) * sizeof(*v));
+                        if (!nv)
+                                goto oom;
+                        v = nv;
+                }
+                v[n].key = pci_address_key(&a);
+                v[n].path = strdup(syspath);
+                if (!v[n].path)
+                        goto oom;
+                n++;
+        }
+        udev_enumerate_unref(e);
+
+        qsort(v, n, sizeof(*v), found_compare);
+        s->found = v;
+        s->n_found = n;
+        return NULL;
+oom:
+        udev_enumerate_unref(e);
+        found_free(v, n);
+        s->error = log_oom();
+        return NULL;
+}
+
+int manager_enumerate(Manager *m) {
+        _cleanup_topology_ Topology *t = NULL;
+        _cleanup_(pci_name_cache_freep) PciNameCache *names = NULL;
+        struct udev_hwdb *hwdb;
+        Scan scan = { .udev = m->udev };
+        unsigned skipped = 0;
+        pthread_t thread;
+        int r;
+
+        /* The hwdb is opened for the scan only: its lookups touch a few MiB
+         * of the mapped file, which would otherwise stay resident. */
+        hwdb = udev_hwdb_new(m->udev);
+        if (!hwdb)
+                log_debug("No udev hwdb available: functions will have no names.");
+        t = topology_new();
+        names = pci_name_cache_new(hwdb);
+        udev_hwdb_unref(hwdb);
+        if (!t || !names)
+                return log_oom();
+
+        /* The scan runs on a thread of its own, and so in a malloc arena of
+         * its own: libudev's enumeration allocates several MiB on a big
+         * host, all freed right after.  In the main heap that would leave a
+         * hole below the model, which GetManagedObjects' temporary memory
+         * then faults back in for good (1.5 MiB more RSS after the calls at
+         * 4096 functions); a separate arena goes back to the kernel whole
+         * at the malloc_trim() below. */
+        r = pthread_create(&thread, NULL, scan_pci, &scan);
+        if (r != 0) {
+                log_debug_errno(r, "Cannot start a thread for the PCI scan, scanning here: %m");
+                scan_pci(&scan);
+        } else {
+                r = pthread_join(thread, NULL);
+                if (r != 0)
+                        return log_error_errno(r, "Failed to wait for the PCI scan: %m");
+        }
+        if (scan.error < 0)
+                return scan.error;
+
+        for (size_t i = 0; i < scan.n_found; i++) {
+                const char *path = scan.found[i].path;
                 PciDevice *d = NULL, *old = NULL;
 
-                ud = udev_device_new_from_syspath(m->udev, syspath);
-                if (!ud) {
+                r = pci_device_read_at(AT_FDCWD, path, NULL, names, &d);
+                if (r == -ENOMEM) {
+                        found_free(scan.found, scan.n_found);
+                        return log_oom();
+                }
+                if (r == -ENODEV) {
                         /* removed between the scan and now: not an error */
-                        log_debug("Device %s vanished during enumeration.", syspath);
+                        log_debug("Device %s vanished during enumeration.", path);
                         skipped++;
                         continue;
                 }
-                r = pci_device_read(syspath, ud, m->hwdb, &d);
-                udev_device_unref(ud);
-                if (r == -ENOMEM) {
-                        udev_enumerate_unref(e);
-                        return log_oom();
-                }
                 if (r < 0) {
-                        log_warning_errno(r, "Skipping %s: cannot read it: %m", syspath);
+                        log_warning_errno(r, "Skipping %s: cannot read it: %m", path);
                         skipped++;
                         continue;
                 }
                 r = topology_add(t, d, &old);
                 if (r < 0) {
                         pci_device_free(d);
-                        udev_enumerate_unref(e);
+                        found_free(scan.found, scan.n_found);
                         return log_oom();
                 }
                 pci_device_free(old);
         }
-        udev_enumerate_unref(e);
+        found_free(scan.found, scan.n_found);
 
         log_info("Found %zu PCI functions in %zu IOMMU groups%s.",
                  t->n_devices, t->n_groups, skipped ? " (some skipped)" : "");
         topology_free(m->topology);
         m->topology = TAKE_PTR(t);
+        r = verdict_cache_sync(m);
+        if (r < 0)
+                return log_oom();
+
+        /* Give back what the scan and the reading freed: without this the
+         * daemon keeps its start-up peak (twice the model) resident. */
+        (void) malloc_trim(0);
         return 0;
 }
 
@@ -178,6 +406,7 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
         manager_sync_missing(m);
+        manager_invalidate_verdicts(m);
 
         /* sd-bus honours DBUS_SYSTEM_BUS_ADDRESS */
         r = sd_bus_open_system(&m->bus);

@@ -12,6 +12,7 @@
 
 struct udev;
 typedef struct PolkitRegistry PolkitRegistry;
+typedef struct VerdictCache VerdictCache;
 
 /* A reservation as the daemon holds it: the data (stored) plus what only
  * lives while the daemon runs. */
@@ -20,7 +21,6 @@ typedef struct ManagedReservation {
         sd_bus_track *track;       /* transient: the owning connection */
         struct Manager *manager;
 } ManagedReservation;
-struct udev_hwdb;
 
 /* The daemon's state: the model of the host and the connections that feed
  * and export it.  D-Bus objects (src/dbus/) read it; only the manager
@@ -29,7 +29,6 @@ typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
         struct udev *udev;
-        struct udev_hwdb *hwdb;
 
         Topology *topology;
         /* Placeholders for reserved functions that are not present now:
@@ -39,6 +38,11 @@ typedef struct Manager {
         ManagedReservation **reservations;
         size_t n_reservations;
         uint64_t next_id;
+
+        /* Verdicts for owner "", computed when first asked for after a
+         * change: see manager_device_verdict_kind() */
+        uint64_t verdict_generation;
+        VerdictCache *verdicts;
 
         HostUsage host_usage;
         HostUsagePaths host_usage_paths;
@@ -95,6 +99,20 @@ int manager_release(Manager *m, ManagedReservation *r, sd_bus_error *error);
 
 /* Verdicts as the API defines them (owner "" for Device.Verdict). */
 int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict *ret);
+
+/* The verdict kind for owner "" of a present or missing function
+ * (Device.Verdict, ListDevices), computed once per state of the host.
+ * Returns 0, -ENOENT if d is in neither topology, or -ENOMEM. */
+int manager_device_verdict_kind(Manager *m, const PciDevice *d, VerdictKind *ret);
+/* The whole verdict for owner "" (Device.Reasons), computed now; it
+ * refreshes the cached kind.  Free it with verdict_done(). */
+int manager_device_verdict(Manager *m, const PciDevice *d, Verdict *ret);
+
+/* Call whenever something a verdict depends on changes other than by
+ * adding or removing functions (which the topology's generation shows by
+ * itself): a function's fields in place (driver, override, ...), the
+ * reservations, the host usage.  Cheap: the cache is refilled lazily. */
+void manager_invalidate_verdicts(Manager *m);
 
 /* Host usage (manager-host-usage.c): computed at start, recomputed when
  * mounts, swaps or routes change. */

@@ -8,6 +8,7 @@
 #include "manager-dbus.h"
 
 #include "bus-errors.h"
+#include "bus-label.h"
 
 /* Device objects' userdata is the PciDevice itself (the find callback's
  * answer); the few properties that need the rest of the model (verdicts,
@@ -15,24 +16,23 @@
 static Manager *the_manager;
 
 int device_object_path(const PciDevice *d, char **ret) {
-        return sd_bus_path_encode(PCIASSIGN_DEVICE_PREFIX, d->name, ret);
+        /* what sd_bus_path_encode() makes, in one allocation */
+        *ret = bus_label_path(PCIASSIGN_DEVICE_PREFIX, d->name);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static int device_find(sd_bus *bus, const char *path, const char *interface,
                        void *userdata, void **found, sd_bus_error *error) {
         Manager *m = userdata;
-        char *label = NULL;
+        /* longer than any address: a longer label is no device */
+        char label[PCI_ADDRESS_STRLEN + 1];
         PciAddress a;
         PciDevice *d;
-        int r;
 
-        r = sd_bus_path_decode(path, PCIASSIGN_DEVICE_PREFIX, &label);
-        if (r <= 0)
-                return r;
+        if (!bus_label_decode(path, PCIASSIGN_DEVICE_PREFIX, label, sizeof label))
+                return 0;
         /* a path label is untrusted input like any other string */
-        r = pci_address_parse(label, &a);
-        free(label);
-        if (r < 0)
+        if (pci_address_parse(label, &a) < 0)
                 return 0;
         d = manager_find_device(m, &a);
         if (!d)
@@ -67,11 +67,20 @@ static int device_enumerate(sd_bus *bus, const char *path, void *userdata,
         return 0;
 }
 
+/* The getters append with sd_bus_message_append_basic(): GetManagedObjects
+ * calls them for every function, and sd_bus_message_append() would parse
+ * a format string each time. */
+
+static int append_bool(sd_bus_message *reply, bool b) {
+        int v = b;
+        return sd_bus_message_append_basic(reply, 'b', &v);
+}
+
 static int property_get_address(sd_bus *bus, const char *path, const char *interface,
                                 const char *property, sd_bus_message *reply,
                                 void *userdata, sd_bus_error *error) {
         PciDevice *d = userdata;
-        return sd_bus_message_append(reply, "s", d->name);
+        return sd_bus_message_append_basic(reply, 's', d->name);
 }
 
 #define DEFINE_BOOL_GETTER(name, expr)                                                  \
@@ -80,7 +89,7 @@ static int property_get_address(sd_bus *bus, const char *path, const char *inter
                                        sd_bus_message *reply, void *userdata,          \
                                        sd_bus_error *error) {                          \
                 const PciDevice *d = userdata;                                          \
-                return sd_bus_message_append(reply, "b", (int) (expr));                 \
+                return append_bool(reply, (expr));                                      \
         }
 
 DEFINE_BOOL_GETTER(multifunction, pci_device_is_multifunction(d))
@@ -91,7 +100,7 @@ static int property_get_present(sd_bus *bus, const char *path, const char *inter
                                 const char *property, sd_bus_message *reply,
                                 void *userdata, sd_bus_error *error) {
         const PciDevice *d = userdata;
-        return sd_bus_message_append(reply, "b", (int) !d->missing);
+        return append_bool(reply, !d->missing);
 }
 
 static int property_get_assigned(sd_bus *bus, const char *path, const char *interface,
@@ -101,7 +110,7 @@ static int property_get_assigned(sd_bus *bus, const char *path, const char *inte
         ReservationFunction *f = NULL;
 
         (void) manager_reservation_of(the_manager, &d->address, &f);
-        return sd_bus_message_append(reply, "b", (int) (f && f->assigned));
+        return append_bool(reply, f && f->assigned);
 }
 
 const char *device_host_driver(Manager *m, const PciDevice *d) {
@@ -117,37 +126,40 @@ const char *device_host_driver(Manager *m, const PciDevice *d) {
 static int property_get_host_driver(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply,
                                     void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", device_host_driver(the_manager, userdata));
+        return sd_bus_message_append_basic(reply, 's', device_host_driver(the_manager, userdata));
 }
 
 static int property_get_verdict(sd_bus *bus, const char *path, const char *interface,
                                 const char *property, sd_bus_message *reply,
                                 void *userdata, sd_bus_error *error) {
-        const PciDevice *d = userdata;
-        Verdict v = {};
+        VerdictKind k;
         int r;
 
-        r = manager_verdict(the_manager, &d->address, "", &v);
+        r = manager_device_verdict_kind(the_manager, userdata, &k);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "s", verdict_kind_to_string(v.kind));
-        verdict_done(&v);
-        return r;
+        return sd_bus_message_append_basic(reply, 's', verdict_kind_to_string(k));
 }
 
 static int property_get_reasons(sd_bus *bus, const char *path, const char *interface,
                                 const char *property, sd_bus_message *reply,
                                 void *userdata, sd_bus_error *error) {
-        const PciDevice *d = userdata;
-        Verdict v = {};
+        Verdict v;
         int r;
 
-        r = manager_verdict(the_manager, &d->address, "", &v);
+        r = manager_device_verdict(the_manager, userdata, &v);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'a', "(ss)");
-        for (size_t i = 0; r >= 0 && i < v.n_reasons; i++)
-                r = sd_bus_message_append(reply, "(ss)", v.reasons[i].code, v.reasons[i].text);
+        for (size_t i = 0; r >= 0 && i < v.n_reasons; i++) {
+                r = sd_bus_message_open_container(reply, 'r', "ss");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', v.reasons[i].code);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', v.reasons[i].text);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+        }
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         verdict_done(&v);
@@ -158,8 +170,8 @@ static int property_get_pcie_type(sd_bus *bus, const char *path, const char *int
                                   const char *property, sd_bus_message *reply,
                                   void *userdata, sd_bus_error *error) {
         const PciDevice *d = userdata;
-        return sd_bus_message_append(reply, "s",
-                                     d->config_valid ? pci_express_type_to_string(d->config.pcie_type) : "");
+        return sd_bus_message_append_basic(reply, 's',
+                                           d->config_valid ? pci_express_type_to_string(d->config.pcie_type) : "");
 }
 
 static int property_get_parent(sd_bus *bus, const char *path, const char *interface,
@@ -167,7 +179,7 @@ static int property_get_parent(sd_bus *bus, const char *path, const char *interf
                                void *userdata, sd_bus_error *error) {
         const PciDevice *d = userdata;
         char buf[PCI_ADDRESS_STRLEN];
-        return sd_bus_message_append(reply, "s", d->has_parent ? pci_address_format(&d->parent, buf) : "");
+        return sd_bus_message_append_basic(reply, 's', d->has_parent ? pci_address_format(&d->parent, buf) : "");
 }
 
 static int property_get_physfn(sd_bus *bus, const char *path, const char *interface,
@@ -175,7 +187,7 @@ static int property_get_physfn(sd_bus *bus, const char *path, const char *interf
                                void *userdata, sd_bus_error *error) {
         const PciDevice *d = userdata;
         char buf[PCI_ADDRESS_STRLEN];
-        return sd_bus_message_append(reply, "s", d->is_vf ? pci_address_format(&d->physfn, buf) : "");
+        return sd_bus_message_append_basic(reply, 's', d->is_vf ? pci_address_format(&d->physfn, buf) : "");
 }
 
 static int property_get_virtfns(sd_bus *bus, const char *path, const char *interface,
@@ -189,7 +201,7 @@ static int property_get_virtfns(sd_bus *bus, const char *path, const char *inter
         if (r < 0)
                 return r;
         for (size_t i = 0; i < d->n_virtfns; i++) {
-                r = sd_bus_message_append(reply, "s", pci_address_format(&d->virtfns[i], buf));
+                r = sd_bus_message_append_basic(reply, 's', pci_address_format(&d->virtfns[i], buf));
                 if (r < 0)
                         return r;
         }
@@ -209,7 +221,15 @@ static int property_get_bars(sd_bus *bus, const char *path, const char *interfac
                 const PciBar *b = &d->resources.bars[i];
                 if (!b->mem)
                         continue;
-                r = sd_bus_message_append(reply, "(ytt)", b->index, b->start, b->size);
+                r = sd_bus_message_open_container(reply, 'r', "ytt");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 'y', &b->index);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 't', &b->start);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 't', &b->size);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
                 if (r < 0)
                         return r;
         }
@@ -225,11 +245,11 @@ static int property_get_reservation(sd_bus *bus, const char *path, const char *i
         int r;
 
         if (!mr)
-                return sd_bus_message_append(reply, "o", "/");
+                return sd_bus_message_append_basic(reply, 'o', "/");
         r = reservation_object_path(mr->data->id, &p);
         if (r < 0)
                 return r;
-        return sd_bus_message_append(reply, "o", p);
+        return sd_bus_message_append_basic(reply, 'o', p);
 }
 
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST

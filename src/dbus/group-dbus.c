@@ -3,13 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bus-label.h"
 #include "macro.h"
 #include "manager-dbus.h"
 
 int group_object_path(unsigned id, char **ret) {
         char label[16];
+
         snprintf(label, sizeof label, "%u", id);
-        return sd_bus_path_encode(PCIASSIGN_GROUP_PREFIX, label, ret);
+        /* what sd_bus_path_encode() makes, in one allocation */
+        *ret = bus_label_path(PCIASSIGN_GROUP_PREFIX, label);
+        return *ret ? 0 : -ENOMEM;
 }
 
 /* Strict: decimal digits only, no sign, no leading zeros, fits in 31 bits */
@@ -33,17 +37,14 @@ static int parse_group_label(const char *s, unsigned *ret) {
 static int group_find(sd_bus *bus, const char *path, const char *interface,
                       void *userdata, void **found, sd_bus_error *error) {
         Manager *m = userdata;
-        char *label = NULL;
+        /* longer than any group number: a longer label is no group */
+        char label[16];
         IommuGroup *g;
         unsigned id;
-        int r;
 
-        r = sd_bus_path_decode(path, PCIASSIGN_GROUP_PREFIX, &label);
-        if (r <= 0)
-                return r;
-        r = parse_group_label(label, &id);
-        free(label);
-        if (r < 0)
+        if (!bus_label_decode(path, PCIASSIGN_GROUP_PREFIX, label, sizeof label))
+                return 0;
+        if (parse_group_label(label, &id) < 0)
                 return 0;
         g = topology_find_group(m->topology, id);
         if (!g)
@@ -85,7 +86,7 @@ static int property_get_devices(sd_bus *bus, const char *path, const char *inter
         if (r < 0)
                 return r;
         for (size_t i = 0; i < g->n_members; i++) {
-                r = sd_bus_message_append(reply, "s", g->members[i]->name);
+                r = sd_bus_message_append_basic(reply, 's', g->members[i]->name);
                 if (r < 0)
                         return r;
         }
@@ -95,7 +96,8 @@ static int property_get_devices(sd_bus *bus, const char *path, const char *inter
 static int property_get_viable(sd_bus *bus, const char *path, const char *interface,
                                const char *property, sd_bus_message *reply,
                                void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "b", (int) topology_group_viable(userdata));
+        int b = topology_group_viable(userdata);
+        return sd_bus_message_append_basic(reply, 'b', &b);
 }
 
 /* see device-dbus.c: the one manager of the process */
@@ -114,11 +116,11 @@ static int property_get_reservation(sd_bus *bus, const char *path, const char *i
         for (size_t i = 0; !mr && i < g->n_members; i++)
                 mr = manager_reservation_of(the_manager, &g->members[i]->address, NULL);
         if (!mr)
-                return sd_bus_message_append(reply, "o", "/");
+                return sd_bus_message_append_basic(reply, 'o', "/");
         r = reservation_object_path(mr->data->id, &p);
         if (r < 0)
                 return r;
-        return sd_bus_message_append(reply, "o", p);
+        return sd_bus_message_append_basic(reply, 'o', p);
 }
 
 const sd_bus_vtable group_vtable[] = {

@@ -241,9 +241,14 @@ int reservation_dbus_export(Manager *m) {
 
 void manager_dbus_device_verdict_changed(Manager *m, const PciAddress *a) {
         _cleanup_free_ char *path = NULL;
-        PciDevice *d = manager_find_device(m, a);
+        PciDevice *d;
         int r;
 
+        /* Whatever changed (a reservation, host usage), cached verdicts
+         * are stale from now on, exported or not. */
+        manager_invalidate_verdicts(m);
+
+        d = manager_find_device(m, a);
         if (!d || !m->bus)
                 return;
         r = device_object_path(d, &path);
