@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -111,4 +113,60 @@ ssize_t readlink_base_at(int dirfd, const char *name, char *buf, size_t size) {
                 return -EFBIG;
         memcpy(buf, base, l + 1);
         return (ssize_t) l;
+}
+
+static int write_full(int fd, const char *buf, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, buf, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                buf += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int write_file_atomic(const char *dir, const char *name, const char *text, size_t n, mode_t mode) {
+        _cleanup_free_ char *tmp_path = NULL;
+        _cleanup_close_ int dfd = -1, fd = -1;
+        const char *tmp_name;
+        int r;
+
+        if (!dir || !name || strchr(name, '/'))
+                return -EINVAL;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        if (asprintf(&tmp_path, "%s/%s.XXXXXX", dir, name) < 0) {
+                tmp_path = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(tmp_path, O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        tmp_name = strrchr(tmp_path, '/') + 1;
+
+        /* Mode before data, and both before the fsync, so that the file
+         * is complete and private on disk before its name is. */
+        if (fchmod(fd, mode) < 0)
+                r = negative_errno();
+        else
+                r = write_full(fd, text, n);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && renameat(dfd, tmp_name, dfd, name) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void) unlinkat(dfd, tmp_name, 0);
+                return r;
+        }
+
+        /* Makes the rename itself durable. */
+        if (fsync(dfd) < 0)
+                return negative_errno();
+        return 0;
 }

@@ -23,3 +23,10 @@ int read_int_at(int dirfd, const char *name, int *ret);
 /* basename of a symlink's target, relative to dirfd ("driver" ->
  * "e1000e").  Returns length or -errno (-ENOENT when there is no link). */
 ssize_t readlink_base_at(int dirfd, const char *name, char *buf, size_t size);
+
+/* Writes dir/name atomically with the given mode: a temp file
+ * "name.XXXXXX" in dir, fsync, rename, fsync of dir.  On failure the temp
+ * file is removed and the old file is intact; only when the final fsync
+ * of the directory fails is the new file in place but perhaps not yet
+ * durable (the error is returned all the same). */
+int write_file_atomic(const char *dir, const char *name, const char *text, size_t n, mode_t mode);

@@ -16,6 +16,9 @@
 #define _pure_ __attribute__((pure))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 
+#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_MSEC 1000ULL
+
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 #define TAKE_PTR(p)                             \

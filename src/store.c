@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "store.h"
 
@@ -708,20 +709,6 @@ static int read_full(int fd, size_t max, char **ret, size_t *ret_size) {
         return 0;
 }
 
-static int write_full(int fd, const char *buf, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, buf, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                buf += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
 
 /* Renames dir/state.json to state.json.corrupt-<usec> and returns the new
  * full path.  Never over an existing file: an earlier corrupt file may be
@@ -836,9 +823,7 @@ int store_load(const char *dir, StoreData *ret, char **ret_moved_to) {
 
 int store_save(const char *dir, const StoreData *d) {
         _cleanup_(store_data_done) StoreData check = {};
-        _cleanup_free_ char *text = NULL, *tmp_path = NULL;
-        _cleanup_close_ int dfd = -1, fd = -1;
-        const char *tmp_name;
+        _cleanup_free_ char *text = NULL;
         size_t n;
         int r;
 
@@ -858,35 +843,5 @@ int store_save(const char *dir, const StoreData *d) {
         if (r < 0)
                 return -EINVAL;
 
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
-        if (asprintf(&tmp_path, "%s/" STORE_FILE_NAME ".XXXXXX", dir) < 0) {
-                tmp_path = NULL;
-                return -ENOMEM;
-        }
-        fd = mkostemp(tmp_path, O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        tmp_name = strrchr(tmp_path, '/') + 1;
-
-        /* Mode before data, and both before the fsync, so that the file
-         * is complete and private on disk before its name is. */
-        if (fchmod(fd, 0600) < 0)
-                r = negative_errno();
-        else
-                r = write_full(fd, text, n);
-        if (r >= 0 && fsync(fd) < 0)
-                r = negative_errno();
-        if (r >= 0 && renameat(dfd, tmp_name, dfd, STORE_FILE_NAME) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                (void) unlinkat(dfd, tmp_name, 0);
-                return r;
-        }
-
-        /* Makes the rename itself durable. */
-        if (fsync(dfd) < 0)
-                return negative_errno();
-        return 0;
+        return write_file_atomic(dir, STORE_FILE_NAME, text, n, 0600);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -402,4 +404,107 @@ int sysfs_reset(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uin
                 return fail(err, SYSFS_STEP_RESET, r, true, d.addr, "reset");
         }
         return 0;
+}
+
+int sysfs_reprobe(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                  char *ret_driver, size_t size, SysfsError *err) {
+        _cleanup_(device_done) Device d = { .fd = -1 };
+        char cur[DRIVER_NAME_MAX], ovr[DRIVER_NAME_MAX];
+        int r;
+
+        error_clear(err);
+        r = device_open(c, a, vendor, device, &d, err);
+        if (r < 0)
+                return r;
+        r = read_override_at(d.fd, ovr, sizeof ovr);
+        if (r < 0)
+                return fail(err, SYSFS_STEP_CLEAR_OVERRIDE, r, true, d.addr, "read driver_override");
+        r = read_driver_at(d.fd, cur, sizeof cur);
+        if (r < 0)
+                return fail(err, SYSFS_STEP_OPEN, r, true, d.addr, "read driver link");
+        if (ovr[0]) {
+                r = write_attr(d.fd, "driver_override", "\n");
+                if (r < 0)
+                        return fail(err, SYSFS_STEP_CLEAR_OVERRIDE, r, true, d.addr, "clear driver_override");
+        }
+        if (cur[0]) {
+                r = do_unbind(c, &d, cur, err);
+                if (r < 0)
+                        return r;
+        }
+        r = do_probe(c, &d, err);
+        if (r < 0)
+                return r;
+        r = reread_driver(&d, cur, sizeof cur, err);
+        if (r < 0)
+                return r;
+        if (ret_driver && size > 0)
+                snprintf(ret_driver, size, "%s", cur);
+        return 0;
+}
+
+int sysfs_group_check(const SysfsContext *c, int group, const char *dev_root, SysfsError *err) {
+        char path[64], gname[32];
+        _cleanup_close_ int dfd = -1;
+        DIR *dir;
+        struct dirent *de;
+        int r = 0;
+
+        error_clear(err);
+        snprintf(gname, sizeof gname, "group %d", group);
+        if (!c || c->root_fd < 0 || group < 0)
+                return fail(err, SYSFS_STEP_VERIFY, -EINVAL, false, gname, "no such IOMMU group");
+        snprintf(path, sizeof path, "kernel/iommu_groups/%d/devices", group);
+        dfd = openat(c->root_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return fail(err, SYSFS_STEP_VERIFY, negative_errno(), true, gname, "open %s", path);
+        dir = fdopendir(dfd);
+        if (!dir)
+                return fail(err, SYSFS_STEP_VERIFY, negative_errno(), true, gname, "read %s", path);
+        dfd = -1;  /* owned by dir now */
+        while ((de = readdir(dir))) {
+                char drv[DRIVER_NAME_MAX];
+                _cleanup_close_ int fd = -1;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;  /* removed meanwhile: not a member any more */
+                r = read_driver_at(fd, drv, sizeof drv);
+                if (r < 0) {
+                        r = fail(err, SYSFS_STEP_VERIFY, r, true, gname, "read driver of %s", de->d_name);
+                        break;
+                }
+                /* Linux >= 5.19: drivers that leave DMA to their user
+                 * (vfio-pci and variants, pci-stub, pcieport) or none */
+                if (drv[0] && !strstr(drv, "vfio") && !streq(drv, "pci-stub") && !streq(drv, "pcieport")) {
+                        r = fail(err, SYSFS_STEP_VERIFY, -EBUSY, false, gname,
+                                 "not viable: %s is bound to host driver %s", de->d_name, drv);
+                        break;
+                }
+        }
+        closedir(dir);
+        if (r < 0)
+                return r;
+        if (dev_root) {
+                char node[PATH_MAX];
+                snprintf(node, sizeof node, "%s/vfio/%d", dev_root, group);
+                if (access(node, F_OK) < 0)
+                        return fail(err, SYSFS_STEP_VERIFY, negative_errno(), true, gname, "%s", node);
+        }
+        return 0;
+}
+
+int sysfs_read_override(const SysfsContext *c, const PciAddress *a, char *buf, size_t size) {
+        char path[sizeof "bus/pci/devices/" + PCI_ADDRESS_STRLEN], addr[PCI_ADDRESS_STRLEN];
+        _cleanup_close_ int fd = -1;
+
+        if (!c || c->root_fd < 0 || !a || !buf || size == 0)
+                return -EINVAL;
+        snprintf(path, sizeof path, "bus/pci/devices/%s", pci_address_format(a, addr));
+        fd = openat(c->root_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ENODEV : negative_errno();
+        return read_override_at(fd, buf, size);
 }

@@ -69,6 +69,9 @@ void sysfs_context_close(SysfsContext *c);
  * (-ENODEV: no such function, -EFBIG: buf too small). */
 int sysfs_read_driver(const SysfsContext *c, const PciAddress *a, char *buf, size_t size);
 
+/* driver_override into buf ("" if unset).  Returns 0 or -errno. */
+int sysfs_read_override(const SysfsContext *c, const PciAddress *a, char *buf, size_t size);
+
 /* Binds the function to `driver` (a vfio driver or pci-stub): writes
  * driver_override, unbinds the current driver (if any), drivers_probe,
  * then verifies the driver link.  Already bound to `driver`: nothing
@@ -99,3 +102,17 @@ int sysfs_restore(const SysfsContext *c, const PciAddress *a, uint16_t vendor, u
  * a listed method can still fail (ENOTTY from the write):
  * "ADDR: reset (pm bus): Inappropriate ioctl for device". */
 int sysfs_reset(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device, SysfsError *err);
+
+/* Lets the kernel choose: clears driver_override, unbinds the current
+ * driver, drivers_probe; the driver that bound ("" if none) into
+ * ret_driver.  For a function whose host driver is not known. */
+int sysfs_reprobe(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                  char *ret_driver, size_t size, SysfsError *err);
+
+/* Checks that IOMMU group `group` is viable for VFIO: every member of
+ * kernel/iommu_groups/N/devices is bound to a vfio driver, pci-stub,
+ * pcieport or nothing (what Linux >= 5.19 requires); and, if dev_root is not NULL, that
+ * dev_root/vfio/N exists.  -EBUSY "group N: not viable: ADDR is bound to
+ * host driver X", or the errno of the failing read/access, with
+ * err->step VERIFY. */
+int sysfs_group_check(const SysfsContext *c, int group, const char *dev_root, SysfsError *err);

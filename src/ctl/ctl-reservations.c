@@ -23,7 +23,7 @@ static int out_of_memory(void) {
 }
 
 /* GetReservation(id): a copy of the object path. */
-static int get_reservation(sd_bus *bus, const char *id, char **ret_path) {
+int get_reservation(sd_bus *bus, const char *id, char **ret_path) {
         _cleanup_bus_message_ sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_free_ char *ctx = NULL;
         const char *path;

@@ -44,3 +44,13 @@ int verb_reservations(sd_bus *bus, int argc, char *argv[]);
 int verb_show_reservation(sd_bus *bus, int argc, char *argv[]);
 int verb_release(sd_bus *bus, int argc, char *argv[]);
 int verb_placement(sd_bus *bus, int argc, char *argv[]);
+int verb_prepare(sd_bus *bus, int argc, char *argv[]);
+int verb_unprepare(sd_bus *bus, int argc, char *argv[]);
+int verb_set_in_use(sd_bus *bus, int argc, char *argv[]);
+int verb_detach(sd_bus *bus, int argc, char *argv[]);
+int verb_reattach(sd_bus *bus, int argc, char *argv[]);
+int verb_reset(sd_bus *bus, int argc, char *argv[]);
+int verb_monitor(sd_bus *bus, int argc, char *argv[]);
+
+/* GetReservation(id): the object path (malloc'd) */
+int get_reservation(sd_bus *bus, const char *id, char **ret_path);

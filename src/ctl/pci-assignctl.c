@@ -27,6 +27,7 @@ const char *arg_driver = NULL;
 /* The first option seen that only one verb takes, to refuse it elsewhere. */
 static const char *arg_owner_option = NULL;
 static const char *arg_reserve_option = NULL;
+static const char *arg_driver_option = NULL;  /* the first option only some verbs take */
 
 #define VERB_ANY ((unsigned) -1)
 
@@ -35,7 +36,8 @@ typedef enum VerbFlags {
         VERB_NO_BUS      = 1 << 1,  /* needs no bus connection */
         VERB_OPT_OWNER   = 1 << 2,  /* takes --owner */
         VERB_OPT_RESERVE = 1 << 3,  /* takes --unassigned, --complete-group, --transient, --driver */
-        VERB_OPT_ANY     = VERB_OPT_OWNER | VERB_OPT_RESERVE,
+        VERB_OPT_DRIVER  = 1 << 4,  /* takes --driver */
+        VERB_OPT_ANY     = VERB_OPT_OWNER | VERB_OPT_RESERVE | VERB_OPT_DRIVER,
 } VerbFlags;
 
 typedef struct Verb {
@@ -51,12 +53,19 @@ static const Verb verbs[] = {
         { "list",             VERB_ANY, 1,        VERB_DEFAULT,     verb_list             },
         { "show",             2,        2,        0,                verb_show             },
         { "check",            2,        VERB_ANY, VERB_OPT_OWNER,   verb_check            },
-        { "reserve",          3,        VERB_ANY, VERB_OPT_RESERVE, verb_reserve          },
+        { "reserve",          3,        VERB_ANY, VERB_OPT_RESERVE | VERB_OPT_DRIVER, verb_reserve },
         { "reservations",     VERB_ANY, 1,        0,                verb_reservations     },
         { "show-reservation", 2,        2,        0,                verb_show_reservation },
         { "reservation",      2,        2,        0,                verb_show_reservation },
         { "release",          2,        2,        0,                verb_release          },
         { "placement",        3,        3,        0,                verb_placement        },
+        { "prepare",          2,        2,        0,                verb_prepare          },
+        { "unprepare",        2,        2,        0,                verb_unprepare        },
+        { "set-in-use",       3,        3,        0,                verb_set_in_use       },
+        { "detach",           2,        2,        VERB_OPT_DRIVER,  verb_detach           },
+        { "reattach",         2,        2,        0,                verb_reattach         },
+        { "reset",            2,        2,        0,                verb_reset            },
+        { "monitor",          VERB_ANY, 1,        0,                verb_monitor          },
         { "help",             VERB_ANY, VERB_ANY, VERB_NO_BUS | VERB_OPT_ANY, verb_help           },
 };
 
@@ -76,9 +85,22 @@ static void help(void) {
                "  reservations          List reservations\n"
                "  show-reservation ID   Show all properties of a reservation\n"
                "                        (alias: reservation ID)\n"
+               "  prepare ID            Detach every function of the reservation to its\n"
+               "                        vfio driver, reset and verify (all or nothing)\n"
+               "  unprepare ID          Reset and give the functions back to their host\n"
+               "                        drivers; the reservation stays\n"
+               "  set-in-use ID yes|no  Tell pci-assignd that the guest started or stopped\n"
                "  release ID            Give the functions back and delete the reservation\n"
                "  placement ID MACHINE  Print a JSON layout suggestion for the guest\n"
                "                        (MACHINE: q35, pseries or virt)\n"
+               "  detach ADDRESS        Bind one function to vfio-pci (or --driver)\n"
+               "                        without a reservation\n"
+               "  reattach ADDRESS      Give a detached function back to its host driver\n"
+               "  reset ADDRESS         Reset a function that is not on a host driver\n"
+               "  monitor               Print every signal of pci-assignd as it comes, one\n"
+               "                        line each (with --json one JSON object per line),\n"
+               "                        until interrupted; \"Monitoring org.pciassign1 ...\"\n"
+               "                        on stderr means the subscriptions are in place\n"
                "  help                  Show this help\n"
                "\n"
                "Options:\n"
@@ -95,7 +117,7 @@ static void help(void) {
                "     --transient        With reserve: the reservation lasts only as long\n"
                "                        as this command runs; it stays in the foreground\n"
                "                        until interrupted (Ctrl-C, SIGTERM)\n"
-               "     --driver=NAME      With reserve: the vfio driver to bind later\n"
+               "     --driver=NAME      With reserve and detach: the vfio driver to bind\n"
                "                        (default: vfio-pci)\n"
                "     --no-legend        Do not print the table header and footer\n"
                "     --no-ask-password  Do not ask for authorization interactively\n"
@@ -191,7 +213,7 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_DRIVER:
                         arg_driver = optarg;
-                        arg_reserve_option = arg_reserve_option ?: "--driver";
+                        arg_driver_option = "--driver";
                         break;
                 case ARG_NO_LEGEND:
                         arg_legend = false;
@@ -239,6 +261,8 @@ static int dispatch_verb(int argc, char *argv[]) {
 
         if (arg_owner_option && !(verb->flags & VERB_OPT_OWNER))
                 return usage_error("Option '%s' is not valid with '%s'.", arg_owner_option, verb->name);
+        if (arg_driver_option && !(verb->flags & VERB_OPT_DRIVER))
+                return usage_error("Option '%s' is not valid with '%s'.", arg_driver_option, verb->name);
         if (arg_reserve_option && !(verb->flags & VERB_OPT_RESERVE))
                 return usage_error("Option '%s' is not valid with '%s'.", arg_reserve_option, verb->name);
 

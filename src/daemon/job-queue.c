@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -19,6 +20,12 @@ struct JobQueue {
         unsigned pending;                 /* guarded by lock */
         bool stopping;                    /* guarded by lock */
         bool thread_started;
+        /* job_call_main(): one request at a time (there is one worker) */
+        JobMainFunc call_fn;              /* guarded by lock */
+        void *call_userdata;
+        Job *call_job;
+        int call_result;
+        bool call_pending, call_done;     /* guarded by lock */
         int efd;                          /* worker -> main loop: "something is done" */
         sd_event_source *source;
 };
@@ -58,6 +65,7 @@ static void *worker(void *userdata) {
                 if (q->stopping)
                         break;  /* the rest is cancelled by job_queue_free() */
                 j = pop(&q->todo_head, &q->todo_tail);
+                j->started = true;
                 pthread_mutex_unlock(&q->lock);
 
                 j->result = j->work(j);
@@ -86,12 +94,100 @@ static void dispatch_done(JobQueue *q) {
         }
 }
 
+/* Runs the worker's pending job_call_main() request, if any. */
+static void dispatch_call(JobQueue *q) {
+        JobMainFunc fn;
+        int r;
+
+        pthread_mutex_lock(&q->lock);
+        if (!q->call_pending) {
+                pthread_mutex_unlock(&q->lock);
+                return;
+        }
+        q->call_pending = false;
+        fn = q->call_fn;
+        pthread_mutex_unlock(&q->lock);
+
+        r = fn(q->call_job, q->call_userdata);
+
+        pthread_mutex_lock(&q->lock);
+        q->call_result = r;
+        q->call_done = true;
+        pthread_cond_broadcast(&q->cond);
+        pthread_mutex_unlock(&q->lock);
+}
+
 static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         JobQueue *q = userdata;
         uint64_t n;
 
         (void) !read(fd, &n, sizeof n);
+        dispatch_call(q);
         dispatch_done(q);
+        return 0;
+}
+
+int job_call_main(Job *j, JobMainFunc fn, void *userdata) {
+        JobQueue *q = j->queue;
+        uint64_t one = 1;
+        int r;
+
+        pthread_mutex_lock(&q->lock);
+        if (q->stopping) {
+                /* the main thread is in job_queue_free(), waiting for us */
+                pthread_mutex_unlock(&q->lock);
+                return fn(j, userdata);
+        }
+        q->call_fn = fn;
+        q->call_userdata = userdata;
+        q->call_job = j;
+        q->call_done = false;
+        q->call_pending = true;
+        (void) !write(q->efd, &one, sizeof one);
+        while (!q->call_done && !(q->stopping && q->call_pending))
+                pthread_cond_wait(&q->cond, &q->lock);
+        if (!q->call_done) {
+                /* stopping before the main loop took the request: it never
+                 * will, and the main thread only waits for us now */
+                q->call_pending = false;
+                pthread_mutex_unlock(&q->lock);
+                return fn(j, userdata);
+        }
+        r = q->call_result;
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+void job_set_progress(Job *j, const char *text) {
+        pthread_mutex_lock(&j->queue->lock);
+        snprintf(j->progress, sizeof j->progress, "%s", text);
+        pthread_mutex_unlock(&j->queue->lock);
+}
+
+void job_get_progress(Job *j, char *buf, size_t size) {
+        if (size == 0)
+                return;
+        pthread_mutex_lock(&j->queue->lock);
+        snprintf(buf, size, "%s", j->progress);
+        pthread_mutex_unlock(&j->queue->lock);
+}
+
+int job_queue_cancel(JobQueue *q, Job *j) {
+        Job **p, *prev = NULL;
+
+        pthread_mutex_lock(&q->lock);
+        for (p = &q->todo_head; *p; prev = *p, p = &(*p)->next)
+                if (*p == j) {
+                        *p = j->next;
+                        if (q->todo_tail == j)
+                                q->todo_tail = prev;
+                        j->next = NULL;
+                        q->pending--;
+                        pthread_mutex_unlock(&q->lock);
+                        j->done(j, -ECANCELED);
+                        return 1;
+                }
+        pthread_mutex_unlock(&q->lock);
         return 0;
 }
 
@@ -158,6 +254,9 @@ int job_queue_submit(JobQueue *q, Job *j) {
                 pthread_mutex_unlock(&q->lock);
                 return -ESHUTDOWN;
         }
+        j->queue = q;
+        j->started = false;
+        j->progress[0] = 0;
         append(&q->todo_head, &q->todo_tail, j);
         q->pending++;
         pthread_cond_signal(&q->cond);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <systemd/sd-event.h>
 
 /* The one queue through which every rebind and reset on the host goes.
@@ -17,6 +18,9 @@ typedef struct JobQueue JobQueue;
 
 typedef int (*JobWorkFunc)(Job *j);               /* worker thread */
 typedef void (*JobDoneFunc)(Job *j, int result);  /* main loop; frees the job */
+typedef int (*JobMainFunc)(Job *j, void *userdata);  /* main loop, see job_call_main() */
+
+#define JOB_PROGRESS_MAX 256
 
 struct Job {
         JobWorkFunc work;
@@ -24,6 +28,9 @@ struct Job {
         void *userdata;
         /* set by the queue */
         int result;
+        bool started;                  /* guarded by the queue's lock */
+        char progress[JOB_PROGRESS_MAX];  /* guarded by the queue's lock */
+        JobQueue *queue;
         Job *next;
 };
 
@@ -36,6 +43,24 @@ JobQueue *job_queue_free(JobQueue *q);
 
 /* Queues a job; its `done` will be called exactly once. */
 int job_queue_submit(JobQueue *q, Job *j);
+
+/* Removes a job that has not started yet and calls its `done` with
+ * -ECANCELED now.  Returns 1 if it did, 0 if the job is running or done
+ * (its `done` comes as usual). */
+int job_queue_cancel(JobQueue *q, Job *j);
+
+/* From a job's `work`: runs fn(j, userdata) on the main loop and waits for
+ * its return value.  This is how a job asks the owner of the model and the
+ * state file to do something in order with its own steps (write the
+ * journal before a sysfs write).  While the queue is being freed the main
+ * loop no longer runs: fn is then called right here, in the worker, while
+ * the main thread waits for the worker to end, so never concurrently. */
+int job_call_main(Job *j, JobMainFunc fn, void *userdata);
+
+/* What a running job is doing now, for messages ("unbind 0000:01:00.0
+ * from vfio-pci").  Set from `work`, read from the main loop. */
+void job_set_progress(Job *j, const char *text);
+void job_get_progress(Job *j, char *buf, size_t size);
 
 /* Jobs queued or running (for STATUS= and tests). */
 unsigned job_queue_pending(JobQueue *q);

@@ -14,6 +14,7 @@
 #include "manager.h"
 
 static bool arg_read_only = false;
+static uint64_t arg_job_timeout_usec = 60 * USEC_PER_SEC;
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
@@ -23,6 +24,8 @@ static void help(void) {
                "     --version           Show package version\n"
                "     --read-only         Export everything, change nothing on the host\n"
                "     --log-level=LEVEL   emerg, alert, crit, err, warning, notice, info, debug\n"
+               "     --job-timeout=SEC   Answer a rebind/reset call still running after SEC\n"
+               "                         seconds with an error; the job goes on (default 60)\n"
                "\nTesting aids:\n"
                "     --ask-polkit-for-root  Ask polkit even for callers with uid 0\n"
                "     --polkit-timeout=SEC   Give up on polkit after SEC seconds (default 25)\n",
@@ -36,6 +39,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_LOG_LEVEL,
                 ARG_ASK_POLKIT_FOR_ROOT,
                 ARG_POLKIT_TIMEOUT,
+                ARG_JOB_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help",      no_argument,       NULL, 'h'           },
@@ -44,6 +48,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "ask-polkit-for-root", no_argument, NULL, ARG_ASK_POLKIT_FOR_ROOT },
                 { "polkit-timeout", required_argument, NULL, ARG_POLKIT_TIMEOUT },
+                { "job-timeout", required_argument, NULL, ARG_JOB_TIMEOUT },
                 {}
         };
         int c, l;
@@ -70,6 +75,19 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_ASK_POLKIT_FOR_ROOT:
                         polkit_settings.ask_for_root = true;
                         break;
+                case ARG_JOB_TIMEOUT: {
+                        char *end;
+                        unsigned long sec;
+
+                        errno = 0;
+                        sec = strtoul(optarg, &end, 10);
+                        if (errno || *end || end == optarg || sec == 0 || sec > 86400) {
+                                fprintf(stderr, "Invalid job timeout \"%s\" (1..86400 seconds).\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_job_timeout_usec = (uint64_t) sec * USEC_PER_SEC;
+                        break;
+                }
                 case ARG_POLKIT_TIMEOUT: {
                         char *end;
                         unsigned long sec;
@@ -126,6 +144,7 @@ int main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
 
         opts.read_only = arg_read_only;
+        opts.job_timeout_usec = arg_job_timeout_usec;
         r = manager_new(&opts, &m);
         if (r < 0)
                 return EXIT_FAILURE;

@@ -12,7 +12,7 @@
 #include "manager.h"
 #include "store.h"
 
-static ManagedReservation *managed_reservation_free(ManagedReservation *r) {
+ManagedReservation *managed_reservation_free(ManagedReservation *r) {
         if (!r)
                 return NULL;
         sd_bus_track_unref(r->track);
@@ -103,7 +103,7 @@ static int add_managed(Manager *m, Reservation *data, ManagedReservation **ret) 
         return 0;
 }
 
-static void remove_managed(Manager *m, ManagedReservation *r) {
+void manager_remove_reservation(Manager *m, ManagedReservation *r) {
         for (size_t i = 0; i < m->n_reservations; i++)
                 if (m->reservations[i] == r) {
                         memmove(m->reservations + i, m->reservations + i + 1,
@@ -201,18 +201,27 @@ int manager_load_reservations(Manager *m) {
         for (size_t i = 0; i < d.n_reservations; i++) {
                 Reservation *res = d.reservations[i];
 
+                ManagedReservation *mr = NULL;
+                bool orphan = false;
+
                 if (!res->persistent) {
-                        /* its owning connection died with the previous daemon */
-                        log_info("Dropping transient reservation %s of \"%s\": its owner is gone.",
-                                 res->id, res->owner);
-                        dropped = true;
-                        continue;
+                        /* its owning connection died with the previous
+                         * daemon; one whose functions may be on our drivers
+                         * is given back by manager_reconcile() first */
+                        if (res->state == RESERVATION_RESERVED && !res->journal) {
+                                log_info("Dropping transient reservation %s of \"%s\": its owner is gone.",
+                                         res->id, res->owner);
+                                dropped = true;
+                                continue;
+                        }
+                        orphan = true;
                 }
-                r = add_managed(m, res, NULL);
+                r = add_managed(m, res, &mr);
                 if (r < 0) {
                         store_data_done(&d);
                         return log_oom();
                 }
+                mr->orphan = orphan;
                 d.reservations[i] = NULL;
         }
         store_data_done(&d);
@@ -267,6 +276,20 @@ static int on_track_empty(sd_bus_track *track, void *userdata) {
         int k;
 
         log_info("Owner of transient reservation %s disconnected, releasing it.", r->data->id);
+        if (r->jobs > 0 || r->data->state == RESERVATION_PREPARED || r->data->state == RESERVATION_IN_USE) {
+                /* give the functions back first (in-use: the guest is gone
+                 * with its owner), then delete */
+                if (r->data->state == RESERVATION_IN_USE) {
+                        r->data->state = RESERVATION_PREPARED;
+                        (void) manager_save_reservations(m);
+                        manager_dbus_reservation_changed(m, r);
+                }
+                k = manager_unprepare(m, r, true, NULL, &error);
+                if (k < 0)
+                        log_error_errno(k, "Failed to release transient reservation %s: %s", r->data->id,
+                                        error.message ?: "");
+                return 0;
+        }
         k = manager_release(m, r, &error);
         if (k < 0)
                 log_error_errno(k, "Failed to release transient reservation: %s", error.message ?: "");
@@ -410,7 +433,7 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
         /* stored before anyone can see it */
         r = manager_save_reservations(m);
         if (r < 0) {
-                remove_managed(m, mr);
+                manager_remove_reservation(m, mr);
                 managed_reservation_free(mr);
                 m->next_id--;
                 return sd_bus_error_setf(error, BUS_ERROR_OPERATION_FAILED,
@@ -423,7 +446,7 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
                         r = sd_bus_track_add_sender(mr->track, req->message);
                 if (r < 0) {
                         log_error_errno(r, "Failed to track the owner of %s: %m", mr->data->id);
-                        remove_managed(m, mr);
+                        manager_remove_reservation(m, mr);
                         managed_reservation_free(mr);
                         (void) manager_save_reservations(m);
                         return r;
@@ -443,12 +466,15 @@ int manager_release(Manager *m, ManagedReservation *mr, sd_bus_error *error) {
 
         if (m->read_only)
                 return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        if (mr->jobs > 0)
+                return sd_bus_error_setf(error, BUS_ERROR_IN_USE, "Reservation %s has an operation in progress",
+                                         mr->data->id);
         if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_IN_USE)
                 return sd_bus_error_setf(error, BUS_ERROR_IN_USE,
                                          "Reservation %s is %s; its functions must be given back first",
                                          mr->data->id, reservation_state_to_string(mr->data->state));
 
-        remove_managed(m, mr);
+        manager_remove_reservation(m, mr);
         r = manager_save_reservations(m);
         if (r < 0) {
                 /* keep it: the stored state and ours must agree.  The array

@@ -39,6 +39,9 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         if (!m)
                 return log_oom();
         m->read_only = opts->read_only;
+        m->job_timeout_usec = opts->job_timeout_usec;
+        m->sysfs.root_fd = -1;
+        m->test_crash_operation = -1;
 
         r = dir_from_env("STATE_DIRECTORY", STATE_DIR_DEFAULT, &m->state_dir);
         if (r < 0)
@@ -200,6 +203,10 @@ int manager_device_verdict_kind(Manager *m, const PciDevice *d, VerdictKind *ret
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* first: the running job ends and every queued one is answered,
+         * with the model and the bus still there */
+        manager_rebind_stop(m);
+        manager_udev_stop(m);
         polkit_registry_free(m->polkit_registry);
         sd_event_source_unref(m->mountinfo_source);
         sd_event_source_unref(m->swaps_source);
@@ -396,6 +403,9 @@ void manager_status(Manager *m, char *buf, size_t size) {
 int manager_startup(Manager *m) {
         int r;
 
+        r = manager_udev_start(m);
+        if (r < 0)
+                return r;
         r = manager_enumerate(m);
         if (r < 0)
                 return r;
@@ -406,6 +416,14 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
         manager_sync_missing(m);
+        r = manager_rebind_start(m);
+        if (r < 0)
+                return r;
+        /* before anyone can see the reservations: finish what a previous
+         * instance left half done, bind again what a reboot gave back */
+        r = manager_reconcile(m);
+        if (r < 0)
+                return r;
         manager_invalidate_verdicts(m);
 
         /* sd-bus honours DBUS_SYSTEM_BUS_ADDRESS */
@@ -421,6 +439,9 @@ int manager_startup(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        r = manager_udev_attach(m);
+        if (r < 0)
+                return r;
 
         /* Last: clients that see the name can rely on every object. */
         r = sd_bus_request_name(m->bus, "org.pciassign1", 0);

@@ -7,12 +7,23 @@
 
 #include "host-usage.h"
 #include "reservation.h"
+#include "sysfs-ops.h"
 #include "topology.h"
 #include "verdict.h"
 
 struct udev;
 typedef struct PolkitRegistry PolkitRegistry;
 typedef struct VerdictCache VerdictCache;
+typedef struct JobQueue JobQueue;
+typedef struct RebindJob RebindJob;
+
+/* A function detached by Manager.Detach (no reservation): the driver to
+ * give it back to.  Kept in $RUNTIME_DIRECTORY/detached.json, so a daemon
+ * restart remembers it; a reboot gives every function back anyway. */
+typedef struct DetachedFunction {
+        PciAddress address;
+        char *host_driver;         /* NULL: none known (let the kernel choose) */
+} DetachedFunction;
 
 /* A reservation as the daemon holds it: the data (stored) plus what only
  * lives while the daemon runs. */
@@ -20,6 +31,10 @@ typedef struct ManagedReservation {
         Reservation *data;
         sd_bus_track *track;       /* transient: the owning connection */
         struct Manager *manager;
+        unsigned jobs;             /* rebind jobs queued or running for it */
+        ReservationState state_before_degraded;  /* what it goes back to */
+        bool orphan;               /* transient, owner gone with an earlier
+                                    * daemon: given back and dropped at start */
 } ManagedReservation;
 
 /* The daemon's state: the model of the host and the connections that feed
@@ -50,6 +65,31 @@ typedef struct Manager {
 
         PolkitRegistry *polkit_registry;
 
+        /* Every rebind and reset on the host goes through this one queue
+         * (manager-rebind.c); NULL when read-only. */
+        JobQueue *jobs;
+        RebindJob **rebind_jobs;   /* submitted, not done yet, in order */
+        size_t n_rebind_jobs;
+        uint64_t job_timeout_usec;
+        SysfsContext sysfs;
+        char *dev_root;            /* "/dev" */
+
+        DetachedFunction *detached;
+        size_t n_detached;
+
+        /* udev (manager-udev.c) */
+        struct udev_monitor *monitor;
+        sd_event_source *udev_source;
+        /* functions whose properties changed in this iteration: one
+         * PropertiesChanged each, from flush_source */
+        PciAddress *dirty;
+        size_t n_dirty, n_dirty_alloc;
+        sd_event_source *flush_source;
+
+        /* debug builds: PCI_ASSIGND_TEST_CRASH=prepare:K|unprepare:K */
+        int test_crash_operation;  /* JournalOperation, -1: none */
+        uint32_t test_crash_step;
+
         bool read_only;
         char *state_dir;
         char *runtime_dir;
@@ -57,6 +97,7 @@ typedef struct Manager {
 
 typedef struct ManagerOptions {
         bool read_only;
+        uint64_t job_timeout_usec;
 } ManagerOptions;
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
@@ -120,10 +161,46 @@ int manager_host_usage_start(Manager *m);
 int manager_host_usage_refresh(Manager *m);
 
 void manager_free_reservations(Manager *m);
+/* Takes r out of the list (not freed) / frees it */
+void manager_remove_reservation(Manager *m, ManagedReservation *r);
+ManagedReservation *managed_reservation_free(ManagedReservation *r);
 void manager_sync_missing(Manager *m);
 
 /* Looks a function up among present and missing ones. */
 PciDevice *manager_find_device(Manager *m, const PciAddress *a);
+
+/* Rebinding and reset (manager-rebind.c).  Each submits a job to the one
+ * queue and answers `msg` (if not NULL) when it ends, or with an error
+ * when it is refused (then returns a negative errno with `error` set, and
+ * nothing was queued).  Returns 1 when queued. */
+int manager_rebind_start(Manager *m);
+void manager_rebind_stop(Manager *m);
+int manager_prepare(Manager *m, ManagedReservation *mr, sd_bus_message *msg, sd_bus_error *error);
+int manager_unprepare(Manager *m, ManagedReservation *mr, bool release_after, sd_bus_message *msg,
+                      sd_bus_error *error);
+int manager_set_in_use(Manager *m, ManagedReservation *mr, bool in_use, sd_bus_error *error);
+int manager_detach(Manager *m, const PciAddress *a, const char *driver, uid_t caller, sd_bus_message *msg,
+                   sd_bus_error *error);
+int manager_reattach(Manager *m, const PciAddress *a, sd_bus_message *msg, sd_bus_error *error);
+int manager_reset(Manager *m, const PciAddress *a, uid_t caller, sd_bus_message *msg, sd_bus_error *error);
+/* Startup, before the bus name is taken: finishes or rolls back every
+ * journaled operation, then binds the functions of prepared reservations
+ * that are not on their vfio driver (boot). */
+int manager_reconcile(Manager *m);
+const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
+
+/* Binds one function of a prepared reservation back to its vfio driver
+ * (a host driver took it), through the job queue. */
+int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice *d);
+
+/* udev (manager-udev.c): the monitor is created before the enumeration
+ * and attached to the loop after the export. */
+int manager_udev_start(Manager *m);
+int manager_udev_attach(Manager *m);
+void manager_udev_stop(Manager *m);
+/* Queues one PropertiesChanged of the function for the end of the
+ * main-loop iteration (several changes: one signal). */
+void manager_device_dirty(Manager *m, const PciAddress *a);
 
 /* A status line for sd_notify STATUS= */
 void manager_status(Manager *m, char *buf, size_t size);

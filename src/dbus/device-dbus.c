@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "log.h"
 #include "manager-dbus.h"
 
 #include "bus-errors.h"
@@ -19,6 +20,14 @@ int device_object_path(const PciDevice *d, char **ret) {
         /* what sd_bus_path_encode() makes, in one allocation */
         *ret = bus_label_path(PCIASSIGN_DEVICE_PREFIX, d->name);
         return *ret ? 0 : -ENOMEM;
+}
+
+static void group_changed(Manager *m, int group) {
+        _cleanup_free_ char *gpath = NULL;
+
+        if (group < 0 || !m->bus || group_object_path((unsigned) group, &gpath) < 0)
+                return;
+        (void) sd_bus_emit_properties_changed(m->bus, gpath, "org.pciassign1.Group", "Devices", "Viable", NULL);
 }
 
 static int device_find(sd_bus *bus, const char *path, const char *interface,
@@ -116,8 +125,13 @@ static int property_get_assigned(sd_bus *bus, const char *path, const char *inte
 const char *device_host_driver(Manager *m, const PciDevice *d) {
         ReservationFunction *f = NULL;
 
+        const DetachedFunction *df;
+
         if (manager_reservation_of(m, &d->address, &f) && f->host_driver)
                 return f->host_driver;
+        df = manager_find_detached(m, &d->address);
+        if (df)
+                return strempty(df->host_driver);
         if (d->driver && !pci_driver_is_vfio(d->driver) && strcmp(d->driver, "pci-stub") != 0)
                 return d->driver;
         return "";
@@ -277,7 +291,7 @@ const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("BootVGA", "b", property_get_boot_vga, 0, CONST),
         SD_BUS_PROPERTY("PCIeType", "s", property_get_pcie_type, 0, CONST),
         SD_BUS_PROPERTY("Parent", "s", property_get_parent, 0, CONST),
-        SD_BUS_PROPERTY("PhysicalFunction", "s", property_get_physfn, 0, CONST),
+        SD_BUS_PROPERTY("PhysicalFunction", "s", property_get_physfn, 0, CHANGE),
         SD_BUS_PROPERTY("VirtualFunctions", "as", property_get_virtfns, 0, CHANGE),
         SD_BUS_PROPERTY("Bars", "a(ytt)", property_get_bars, 0, CONST),
         SD_BUS_PROPERTY("Present", "b", property_get_present, 0, CHANGE),
@@ -297,4 +311,96 @@ int device_dbus_export(Manager *m) {
         if (r < 0)
                 return r;
         return sd_bus_add_node_enumerator(m->bus, NULL, PCIASSIGN_DEVICE_PREFIX, device_enumerate, m);
+}
+
+/* ---- signals of the Manager about functions (udev, manager-udev.c) ---- */
+
+void manager_dbus_emit_device_added(Manager *m, const PciDevice *d, bool new_object) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!m->bus)
+                return;
+        if (device_object_path(d, &path) < 0)
+                return (void) log_oom();
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "DeviceAdded", "so", d->name, path);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit DeviceAdded for %s: %m", d->name);
+        if (new_object)
+                r = sd_bus_emit_object_added(m->bus, path);
+        else
+                /* a reserved function that came back: the object stayed */
+                r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device", "Present", "Driver",
+                                                   "DriverOverride", "Verdict", "Reasons", "IOMMUGroup", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
+        group_changed(m, d->iommu_group);
+}
+
+void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool object_gone) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!m->bus)
+                return;
+        if (device_object_path(d, &path) < 0)
+                return (void) log_oom();
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "DeviceRemoved", "so", d->name,
+                               path);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit DeviceRemoved for %s: %m", d->name);
+        if (object_gone)
+                /* the vtables no longer find it: name the interface */
+                r = sd_bus_emit_interfaces_removed(m->bus, path, "org.pciassign1.Device", NULL);
+        else
+                r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device", "Present", "Driver",
+                                                   "Verdict", "Reasons", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
+        group_changed(m, d->iommu_group);
+}
+
+void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new) {
+        char buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "DriverChanged", "sss",
+                               pci_address_format(a, buf), strempty(old), strempty(new));
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit DriverChanged for %s: %m", buf);
+        manager_device_dirty(m, a);
+}
+
+void manager_dbus_emit_conflict(Manager *m, const PciAddress *a, const char *id, const char *message) {
+        char buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "Conflict", "sss",
+                               pci_address_format(a, buf), strempty(id), strempty(message));
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit Conflict for %s: %m", buf);
+}
+
+/* Every property of a function that a udev event or a job can change, and
+ * its group's, in one signal each. */
+void manager_dbus_device_properties_changed(Manager *m, const PciAddress *a) {
+        _cleanup_free_ char *path = NULL;
+        PciDevice *d = manager_find_device(m, a);
+        int r;
+
+        if (!d || !m->bus)
+                return;
+        if (device_object_path(d, &path) < 0)
+                return (void) log_oom();
+        r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device", "Driver", "DriverOverride",
+                                           "HostDriver", "IOMMUGroup", "NUMANode", "ResetMethods",
+                                           "PhysicalFunction", "VirtualFunctions", "Present", "Verdict", "Reasons",
+                                           NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);
+        group_changed(m, d->iommu_group);
 }

@@ -385,6 +385,80 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
+/* Detach, Reattach, Reset: one function, polkit action manage. */
+static int single_function_call(sd_bus_message *msg, Manager *m, const char *addr, PciDevice **ret_d,
+                                uid_t *ret_uid, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const char *details[] = { "address", addr, NULL };
+        int r;
+
+        r = lookup_device(m, addr, ret_d, error);
+        if (r < 0)
+                return r;
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        r = bus_verify_polkit_async(msg, "org.pciassign1.manage", details, (uid_t) -1, &m->polkit_registry, error);
+        if (r <= 0)
+                return r;  /* 0: polkit will answer; the call is dispatched again */
+        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, ret_uid);
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *addr, *driver;
+        PciDevice *d = NULL;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &addr, &driver);
+        if (r < 0)
+                return r;
+        r = single_function_call(msg, m, addr, &d, &uid, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = manager_detach(m, &d->address, driver, uid, msg, error);
+        return r < 0 ? r : 1;  /* answered when the job ends */
+}
+
+static int method_reattach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *addr;
+        PciDevice *d = NULL;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &addr);
+        if (r < 0)
+                return r;
+        r = single_function_call(msg, m, addr, &d, &uid, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = manager_reattach(m, &d->address, msg, error);
+        return r < 0 ? r : 1;
+}
+
+static int method_reset(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *addr;
+        PciDevice *d = NULL;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &addr);
+        if (r < 0)
+                return r;
+        r = single_function_call(msg, m, addr, &d, &uid, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = manager_reset(m, &d->address, uid, msg, error);
+        return r < 0 ? r : 1;
+}
+
 static void json_object_putp(json_object **o) {
         if (*o)
                 json_object_put(*o);
@@ -540,6 +614,16 @@ const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", owner, "a(sb)", functions, "a{sv}", options),
                                 SD_BUS_RESULT("o", path),
                                 method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Detach", SD_BUS_ARGS("s", address, "s", driver), SD_BUS_NO_RESULT,
+                                method_detach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reattach", SD_BUS_ARGS("s", address), SD_BUS_NO_RESULT,
+                                method_reattach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reset", SD_BUS_ARGS("s", address), SD_BUS_NO_RESULT,
+                                method_reset, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("s", address, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("s", address, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("DriverChanged", SD_BUS_ARGS("s", address, "s", old_driver, "s", new_driver), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("Conflict", SD_BUS_ARGS("s", address, "s", reservation_id, "s", message), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ReservationAdded", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ReservationRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ReservationChanged", SD_BUS_ARGS("s", id, "s", state), 0),

@@ -34,6 +34,14 @@ const char *device_host_driver(Manager *m, const PciDevice *d);
  * Same return convention as bus_verify_polkit_async(). */
 int bus_verify_reservation_access(sd_bus_message *msg, ManagedReservation *mr, sd_bus_error *error);
 
+/* Manager signals about functions, with the ObjectManager/Properties
+ * signals of their objects (see manager-udev.c) */
+void manager_dbus_emit_device_added(Manager *m, const PciDevice *d, bool new_object);
+void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool object_gone);
+void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new);
+void manager_dbus_emit_conflict(Manager *m, const PciAddress *a, const char *id, const char *message);
+void manager_dbus_device_properties_changed(Manager *m, const PciAddress *a);
+
 /* PropertiesChanged of the verdict-related properties of one function */
 void manager_dbus_device_verdict_changed(Manager *m, const PciAddress *a);
 int group_dbus_export(Manager *m);

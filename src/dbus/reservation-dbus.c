@@ -180,7 +180,65 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r == 0)
                 return 1; /* polkit will answer; the call is dispatched again */
 
+        if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_DEGRADED) {
+                /* give the functions back first; answered when that ends */
+                r = manager_unprepare(m, mr, true, msg, error);
+                return r < 0 ? r : 1;
+        }
         r = manager_release(m, mr, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_prepare(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ManagedReservation *mr = userdata;
+        Manager *m = mr->manager;
+        int r;
+
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        r = bus_verify_reservation_access(msg, mr, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1; /* polkit will answer; the call is dispatched again */
+        r = manager_prepare(m, mr, msg, error);
+        return r < 0 ? r : 1;  /* answered when the job ends */
+}
+
+static int method_unprepare(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ManagedReservation *mr = userdata;
+        Manager *m = mr->manager;
+        int r;
+
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        r = bus_verify_reservation_access(msg, mr, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+        r = manager_unprepare(m, mr, false, msg, error);
+        return r < 0 ? r : 1;
+}
+
+static int method_set_in_use(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ManagedReservation *mr = userdata;
+        Manager *m = mr->manager;
+        int in_use, r;
+
+        r = sd_bus_message_read(msg, "b", &in_use);
+        if (r < 0)
+                return r;
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        r = bus_verify_reservation_access(msg, mr, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+        r = manager_set_in_use(m, mr, in_use, error);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, NULL);
@@ -219,6 +277,12 @@ const sd_bus_vtable reservation_vtable[] = {
         SD_BUS_PROPERTY("OwnerUID", "u", property_get_owner_uid, 0, CONST),
         SD_BUS_PROPERTY("CreatedUSec", "t", property_get_created, 0, CONST),
         SD_BUS_PROPERTY("LastError", "s", property_get_last_error, 0, CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Prepare", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Unprepare", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_unprepare, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetInUse", SD_BUS_ARGS("b", in_use), SD_BUS_NO_RESULT,
+                                method_set_in_use, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 method_release, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetPlacement", SD_BUS_ARGS("s", machine), SD_BUS_RESULT("s", json),

@@ -181,11 +181,126 @@ static void test_bad_job(void) {
         ctx_done(&c);
 }
 
+/* job_call_main(): the callback runs on the main thread, in the order the
+ * job asks, and its value comes back to the worker; while the queue is
+ * freed (no main loop any more) it runs in the worker instead. */
+typedef struct {
+        Job job;
+        Ctx *ctx;
+        int calls_wanted;
+        int results_sum;
+        GArray *seen;        /* step numbers in the order the main loop saw them */
+        bool on_main[16];
+} CallJob;
+
+static int call_main_cb(Job *j, void *userdata) {
+        CallJob *cj = (CallJob *) j;
+        int step = GPOINTER_TO_INT(userdata);
+
+        cj->on_main[step] = pthread_equal(pthread_self(), cj->ctx->main_thread);
+        g_array_append_val(cj->seen, step);
+        return step * 10;
+}
+
+static int call_work(Job *j) {
+        CallJob *cj = (CallJob *) j;
+
+        job_set_progress(j, "calling");
+        for (int i = 0; i < cj->calls_wanted; i++)
+                cj->results_sum += job_call_main(j, call_main_cb, GINT_TO_POINTER(i));
+        return 0;
+}
+
+static void call_done(Job *j, int result) {
+        CallJob *cj = (CallJob *) j;
+        cj->ctx->done_count++;
+}
+
+static void test_call_main(void) {
+        Ctx c;
+        JobQueue *q = NULL;
+        CallJob cj = { .job.work = call_work, .job.done = call_done, .calls_wanted = 8 };
+        char buf[JOB_PROGRESS_MAX];
+
+        ctx_init(&c);
+        cj.ctx = &c;
+        cj.seen = g_array_new(FALSE, FALSE, sizeof(int));
+        g_assert_cmpint(job_queue_new(c.event, &q), ==, 0);
+        g_assert_cmpint(job_queue_submit(q, &cj.job), ==, 0);
+        run_until(&c, 1);
+        g_assert_cmpuint(cj.seen->len, ==, 8);
+        for (int i = 0; i < 8; i++) {
+                g_assert_cmpint(g_array_index(cj.seen, int, i), ==, i);
+                g_assert_true(cj.on_main[i]);
+        }
+        g_assert_cmpint(cj.results_sum, ==, 10 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7));
+        job_get_progress(&cj.job, buf, sizeof buf);
+        g_assert_cmpstr(buf, ==, "calling");
+        job_queue_free(q);
+        g_array_free(cj.seen, TRUE);
+        ctx_done(&c);
+}
+
+static void test_call_main_while_freeing(void) {
+        Ctx c;
+        JobQueue *q = NULL;
+        CallJob cj = { .job.work = call_work, .job.done = call_done, .calls_wanted = 3 };
+
+        ctx_init(&c);
+        cj.ctx = &c;
+        cj.seen = g_array_new(FALSE, FALSE, sizeof(int));
+        g_assert_cmpint(job_queue_new(c.event, &q), ==, 0);
+        g_assert_cmpint(job_queue_submit(q, &cj.job), ==, 0);
+        /* never run the loop: free must not hang; the calls run in the
+         * worker while the main thread waits for it */
+        while (job_queue_pending(q) > 0 && cj.seen->len == 0) {
+                char buf[JOB_PROGRESS_MAX];
+                job_get_progress(&cj.job, buf, sizeof buf);
+                if (buf[0])
+                        break;
+                g_usleep(1000);
+        }
+        job_queue_free(q);
+        g_assert_cmpint(c.done_count, ==, 1);
+        g_assert_cmpuint(cj.seen->len, ==, 3);
+        g_assert_cmpint(cj.results_sum, ==, 0 + 10 + 20);
+        g_array_free(cj.seen, TRUE);
+        ctx_done(&c);
+}
+
+static void test_cancel(void) {
+        Ctx c;
+        JobQueue *q = NULL;
+        TestJob *slow, *queued;
+
+        ctx_init(&c);
+        g_assert_cmpint(job_queue_new(c.event, &q), ==, 0);
+        slow = new_job(&c, 0, 300, 0);
+        queued = new_job(&c, 1, 0, 0);
+        g_assert_cmpint(job_queue_submit(q, &slow->job), ==, 0);
+        g_assert_cmpint(job_queue_submit(q, &queued->job), ==, 0);
+        while (c.order_work->len == 0)
+                g_usleep(1000);
+        /* running: not cancellable; queued: cancelled now, done called once */
+        g_assert_cmpint(job_queue_cancel(q, &slow->job), ==, 0);
+        g_assert_cmpint(job_queue_cancel(q, &queued->job), ==, 1);
+        g_assert_cmpint(c.cancelled, ==, 1);
+        run_until(&c, 2);
+        g_assert_cmpint(c.cancelled, ==, 1);
+        g_assert_cmpuint(c.order_work->len, ==, 1);
+        g_assert_cmpuint(job_queue_pending(q), ==, 0);
+        job_queue_free(q);
+        ctx_done(&c);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/job-queue/serial-in-order", test_serial_in_order);
         g_test_add_func("/job-queue/main-loop-responsive", test_main_loop_responsive);
         g_test_add_func("/job-queue/free-cancels-pending", test_free_cancels_pending);
         g_test_add_func("/job-queue/bad-job", test_bad_job);
+        g_test_add_func("/job-queue/call-main", test_call_main);
+        g_test_add_func("/job-queue/call-main-while-freeing", test_call_main_while_freeing);
+        g_test_add_func("/job-queue/cancel", test_cancel);
         return g_test_run();
 }

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Following the host: the one libudev monitor of the daemon ("udev"
+ * events, subsystem pci), integrated in sd-event.  Every event updates the
+ * model for that one function (never a rescan), then the signals go out:
+ * DeviceAdded/DeviceRemoved and DriverChanged at once, in event order,
+ * and PropertiesChanged coalesced, one per object per main-loop iteration.
+ *
+ * Reserved functions that go away stay exported (Present=false) and put
+ * their reservation in `degraded` with a Conflict signal; when the same
+ * device (vendor/device, and the Device Serial Number where it has one)
+ * comes back at the address, the reservation is whole again and, if it was
+ * prepared, prepared again through the job queue.  A host driver binding
+ * to a function of a prepared or in-use reservation is a Conflict too,
+ * undone through the job queue. */
+#include <errno.h>
+#include <libudev.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "manager-dbus.h"
+#include "manager.h"
+
+void manager_device_dirty(Manager *m, const PciAddress *a) {
+        for (size_t i = 0; i < m->n_dirty; i++)
+                if (pci_address_equal(&m->dirty[i], a))
+                        return;
+        if (m->n_dirty == m->n_dirty_alloc) {
+                size_t na = m->n_dirty_alloc ? m->n_dirty_alloc * 2 : 16;
+                PciAddress *nv = realloc(m->dirty, na * sizeof(*nv));
+                if (!nv)
+                        return (void) log_oom();
+                m->dirty = nv;
+                m->n_dirty_alloc = na;
+        }
+        m->dirty[m->n_dirty++] = *a;
+        if (m->flush_source)
+                (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);
+}
+
+/* One PropertiesChanged per dirty object, at the end of the iteration. */
+static int on_flush(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        size_t n = m->n_dirty;
+
+        m->n_dirty = 0;
+        for (size_t i = 0; i < n; i++)
+                manager_dbus_device_properties_changed(m, &m->dirty[i]);
+        return 0;
+}
+
+static const char *reservation_id_of(Manager *m, const PciAddress *a, ManagedReservation **ret) {
+        ManagedReservation *mr = manager_reservation_of(m, a, NULL);
+
+        if (ret)
+                *ret = mr;
+        return mr ? mr->data->id : NULL;
+}
+
+static void reservation_degrade(Manager *m, ManagedReservation *mr, const char *why) {
+        Reservation *res = mr->data;
+
+        if (res->state != RESERVATION_DEGRADED) {
+                mr->state_before_degraded = res->state;
+                res->state = RESERVATION_DEGRADED;
+        }
+        free(res->last_error);
+        res->last_error = strdup(why);
+        if (res->last_error && !reservation_last_error_is_valid(res->last_error)) {
+                free(res->last_error);
+                res->last_error = NULL;
+        }
+        if (manager_save_reservations(m) < 0)
+                log_error("Failed to store that reservation %s is degraded.", res->id);
+        manager_dbus_reservation_changed(m, mr);
+}
+
+/* Whether every function of the reservation is present with the identity
+ * it was reserved with. */
+static bool reservation_whole(Manager *m, ManagedReservation *mr) {
+        Reservation *res = mr->data;
+
+        for (size_t i = 0; i < res->n_functions; i++) {
+                ReservationFunction *f = &res->functions[i];
+                PciDevice *d = topology_find(m->topology, &f->address);
+
+                if (!d || d->vendor_id != f->vendor_id || d->device_id != f->device_id)
+                        return false;
+                if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
+                        return false;
+        }
+        return true;
+}
+
+/* A function of the reservation came back. */
+static void reservation_function_returned(Manager *m, ManagedReservation *mr) {
+        Reservation *res = mr->data;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (res->state != RESERVATION_DEGRADED || !reservation_whole(m, mr))
+                return;
+        if (mr->state_before_degraded == RESERVATION_PREPARED || mr->state_before_degraded == RESERVATION_IN_USE) {
+                log_info("Reservation %s is whole again; preparing it again.", res->id);
+                r = manager_prepare(m, mr, NULL, &error);
+                if (r < 0)
+                        log_error("Preparing reservation %s again failed: %s", res->id,
+                                  error.message ?: strerror(-r));
+                return;
+        }
+        log_info("Reservation %s is whole again.", res->id);
+        res->state = RESERVATION_RESERVED;
+        free(res->last_error);
+        res->last_error = NULL;
+        if (manager_save_reservations(m) < 0)
+                log_error("Failed to store that reservation %s is whole again.", res->id);
+        manager_dbus_reservation_changed(m, mr);
+}
+
+static void check_identity(Manager *m, ManagedReservation *mr, const PciDevice *d) {
+        ReservationFunction *f = reservation_find_function(mr->data, &d->address);
+        char msg[512];
+
+        if (!f)
+                return;
+        if (d->vendor_id != f->vendor_id || d->device_id != f->device_id)
+                snprintf(msg, sizeof msg,
+                         "%s: a different device (%04x:%04x, reserved: %04x:%04x) appeared at the address; "
+                         "not adopting it", d->name, d->vendor_id, d->device_id, f->vendor_id, f->device_id);
+        else if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
+                snprintf(msg, sizeof msg,
+                         "%s: a device with another serial number appeared at the address; not adopting it",
+                         d->name);
+        else
+                return;
+        log_warning("Reservation %s: %s.", mr->data->id, msg);
+        manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
+        reservation_degrade(m, mr, msg);
+}
+
+static void device_appeared(Manager *m, PciDevice *d) {
+        ManagedReservation *mr = NULL;
+        bool was_missing = topology_find(m->missing, &d->address) != NULL;
+
+        manager_sync_missing(m);  /* drops the placeholder */
+        manager_dbus_emit_device_added(m, d, !was_missing);
+        if (reservation_id_of(m, &d->address, &mr)) {
+                check_identity(m, mr, d);
+                reservation_function_returned(m, mr);
+        }
+}
+
+static void device_gone(Manager *m, PciDevice *d) {
+        ManagedReservation *mr = NULL;
+        char msg[256];
+
+        if (reservation_id_of(m, &d->address, &mr)) {
+                manager_sync_missing(m);  /* makes the placeholder: it stays exported */
+                manager_dbus_emit_device_removed(m, d, false);
+                snprintf(msg, sizeof msg, "%s disappeared from the host", d->name);
+                log_warning("Reservation %s: %s.", mr->data->id, msg);
+                manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
+                reservation_degrade(m, mr, msg);
+        } else
+                manager_dbus_emit_device_removed(m, d, true);
+}
+
+static bool driver_is_host(const char *drv) {
+        return drv && *drv && !pci_driver_is_vfio(drv) && !streq(drv, "pci-stub");
+}
+
+static void driver_changed(Manager *m, const PciDevice *d, const char *old, const char *new) {
+        ManagedReservation *mr = NULL;
+
+        manager_dbus_emit_driver_changed(m, &d->address, old, new);
+        if (!reservation_id_of(m, &d->address, &mr) || !driver_is_host(new) || mr->jobs > 0)
+                return;
+        if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_IN_USE ||
+            (mr->data->state == RESERVATION_DEGRADED &&
+             (mr->state_before_degraded == RESERVATION_PREPARED || mr->state_before_degraded == RESERVATION_IN_USE))) {
+                char msg[256];
+
+                snprintf(msg, sizeof msg, "host driver %s bound to %s of %s reservation %s", new, d->name,
+                         reservation_state_to_string(mr->data->state), mr->data->id);
+                log_warning("%s; binding it to %s again.", msg, mr->data->driver);
+                manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
+                (void) manager_rebind_function(m, mr, d);
+        }
+}
+
+static void handle_event(Manager *m, struct udev_device *dev) {
+        const char *action = udev_device_get_action(dev), *syspath = udev_device_get_syspath(dev),
+                   *sysname = udev_device_get_sysname(dev);
+        PciDevice *d = NULL, *old = NULL;
+        PciAddress a;
+        int r;
+
+        if (!action || !syspath || !sysname || pci_address_parse(sysname, &a) < 0)
+                return;  /* not a function: e.g. a pci_bus or a device of another kind */
+        log_debug("udev: %s %s", action, sysname);
+
+        if (streq(action, "remove")) {
+                old = topology_take(m->topology, &a);
+                if (!old) {
+                        log_debug("udev: remove of %s, which we did not know.", sysname);
+                        return;
+                }
+                manager_invalidate_verdicts(m);
+                device_gone(m, old);
+                pci_device_free(old);
+                return;
+        }
+
+        /* add, change, move, bind, unbind, online, offline: read it again */
+        r = pci_device_read(syspath, dev, NULL, &d);
+        if (r == -ENODEV) {
+                /* gone before we could read it; its remove event follows */
+                log_debug("udev: %s %s, but it is gone already.", action, sysname);
+                return;
+        }
+        if (r < 0) {
+                log_warning_errno(r, "Cannot read %s after its %s event: %m", syspath, action);
+                return;
+        }
+
+        r = topology_add(m->topology, d, &old);
+        if (r < 0) {
+                pci_device_free(d);
+                return (void) log_oom();
+        }
+        manager_invalidate_verdicts(m);
+        if (!old) {
+                if (!streq(action, "add"))
+                        log_debug("udev: %s of %s, which we did not know: adding it.", action, sysname);
+                device_appeared(m, d);
+                return;
+        }
+        if (!streq(old->driver ?: "", d->driver ?: ""))
+                driver_changed(m, d, old->driver ?: "", d->driver ?: "");
+        pci_device_free(old);
+        manager_device_dirty(m, &a);
+}
+
+static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+
+        /* everything queued now, then the coalesced PropertiesChanged */
+        for (unsigned n = 0; n < 4096; n++) {
+                struct udev_device *dev = udev_monitor_receive_device(m->monitor);
+
+                if (!dev)
+                        break;
+                handle_event(m, dev);
+                udev_device_unref(dev);
+        }
+        return 0;
+}
+
+/* Before the enumeration, so that nothing that happens during it is
+ * missed: the socket queues the events until manager_udev_attach(). */
+int manager_udev_start(Manager *m) {
+        int r;
+
+        m->monitor = udev_monitor_new_from_netlink(m->udev, "udev");
+        if (!m->monitor)
+                return log_error_errno(errno ?: ENOMEM, "Failed to create the udev monitor: %m");
+        r = udev_monitor_filter_add_match_subsystem_devtype(m->monitor, "pci", NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to filter the udev monitor: %m");
+        /* a flood must not lose events: a receive buffer like udevd's */
+        (void) udev_monitor_set_receive_buffer_size(m->monitor, 128 * 1024 * 1024);
+        r = udev_monitor_enable_receiving(m->monitor);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the udev monitor: %m");
+        return 0;
+}
+
+/* After the model and the bus are there: events from now on. */
+int manager_udev_attach(Manager *m) {
+        int r;
+
+        r = sd_event_add_defer(m->event, &m->flush_source, on_flush, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the signal flush source: %m");
+        /* after every other event source of the iteration */
+        (void) sd_event_source_set_priority(m->flush_source, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_enabled(m->flush_source, m->n_dirty > 0 ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+
+        r = sd_event_add_io(m->event, &m->udev_source, udev_monitor_get_fd(m->monitor), EPOLLIN, on_udev_io, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the udev monitor: %m");
+        (void) sd_event_source_set_description(m->udev_source, "udev-monitor");
+        return 0;
+}
+
+void manager_udev_stop(Manager *m) {
+        m->udev_source = sd_event_source_disable_unref(m->udev_source);
+        m->flush_source = sd_event_source_disable_unref(m->flush_source);
+        m->monitor = udev_monitor_unref(m->monitor);
+        free(m->dirty);
+        m->dirty = NULL;
+        m->n_dirty = m->n_dirty_alloc = 0;
+}
