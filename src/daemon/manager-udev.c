@@ -262,17 +262,24 @@ static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 int manager_udev_start(Manager *m) {
         int r;
 
+        /* Without it the daemon still works, it just does not see what
+         * changes later (a container without netlink, say): not fatal. */
         m->monitor = udev_monitor_new_from_netlink(m->udev, "udev");
-        if (!m->monitor)
-                return log_error_errno(errno ?: ENOMEM, "Failed to create the udev monitor: %m");
+        if (!m->monitor) {
+                log_warning_errno(errno ?: ENOMEM, "Cannot create a udev monitor, not following hotplug and "
+                                  "driver changes: %m");
+                return 0;
+        }
         r = udev_monitor_filter_add_match_subsystem_devtype(m->monitor, "pci", NULL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to filter the udev monitor: %m");
-        /* a flood must not lose events: a receive buffer like udevd's */
-        (void) udev_monitor_set_receive_buffer_size(m->monitor, 128 * 1024 * 1024);
-        r = udev_monitor_enable_receiving(m->monitor);
-        if (r < 0)
-                return log_error_errno(r, "Failed to start the udev monitor: %m");
+        if (r >= 0) {
+                /* a flood must not lose events: a receive buffer like udevd's */
+                (void) udev_monitor_set_receive_buffer_size(m->monitor, 128 * 1024 * 1024);
+                r = udev_monitor_enable_receiving(m->monitor);
+        }
+        if (r < 0) {
+                log_warning_errno(r, "Cannot start the udev monitor, not following hotplug and driver changes: %m");
+                m->monitor = udev_monitor_unref(m->monitor);
+        }
         return 0;
 }
 
@@ -287,6 +294,8 @@ int manager_udev_attach(Manager *m) {
         (void) sd_event_source_set_priority(m->flush_source, SD_EVENT_PRIORITY_IDLE);
         (void) sd_event_source_set_enabled(m->flush_source, m->n_dirty > 0 ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
 
+        if (!m->monitor)
+                return 0;
         r = sd_event_add_io(m->event, &m->udev_source, udev_monitor_get_fd(m->monitor), EPOLLIN, on_udev_io, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the udev monitor: %m");
