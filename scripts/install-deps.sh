@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs the Debian 12 packages a task needs, only those missing.
-#   scripts/install-deps.sh demo|test
+#   scripts/install-deps.sh demo|test|fuzz
 set -euo pipefail
 
 demo_pkgs="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libudev-dev
@@ -8,11 +8,17 @@ demo_pkgs="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libudev-dev
 test_pkgs="$demo_pkgs libglib2.0-dev umockdev libumockdev-dev valgrind scdoc
   libxml2-utils systemd python3 python3-dbusmock python3-gi pciutils strace
   qemu-system-x86 busybox-static cpio kmod socat xz-utils bc"
+# libFuzzer (scripts/fuzz.sh): clang's fuzzer and sanitizer runtimes are in
+# libclang-rt-14-dev (only recommended by clang-14), llvm-symbolizer in llvm-14
+fuzz_extra_pkgs="clang-14 libclang-rt-14-dev llvm-14"
+fuzz_pkgs="$demo_pkgs $fuzz_extra_pkgs"
+test_pkgs="$test_pkgs $fuzz_extra_pkgs"
 
 case "${1:-}" in
   demo) want=$demo_pkgs ;;
   test) want=$test_pkgs ;;
-  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+  fuzz) want=$fuzz_pkgs ;;
+  *) echo "usage: $0 demo|test|fuzz" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -3,7 +3,9 @@
 #   1. unit + integration tests under ASan+UBSan (build-asan/),
 #   2. the integration tests with the daemon under valgrind, and the unit
 #      tests under valgrind (build/),
-#   3. everything in build/: unit, integration, data and man checks, and the
+#   3. the libFuzzer targets of fuzz/ (build-fuzz/, clang): their regression
+#      inputs once, then 30 s of fuzzing each (scripts/fuzz.sh),
+#   4. everything in build/: unit, integration, data and man checks, and the
 #      VM system tests (QEMU q35 + intel-iommu booting Debian's kernel),
 # and ends with meson's summary of the last run.
 set -euo pipefail
@@ -33,6 +35,9 @@ echo "=== unit tests under valgrind"
 meson test -C build --setup valgrindunit --suite unit --print-errorlogs
 echo "=== integration tests, daemon under valgrind"
 meson test -C build --setup valgrind --suite integration --print-errorlogs
+
+echo "=== fuzzing (30 s per target)"
+scripts/fuzz.sh 30
 
 echo "=== every test (unit, integration, data, man, vm)"
 meson test -C build --print-errorlogs
