@@ -279,8 +279,8 @@ static int monitor_emit(Monitor *mon, json_object *j, const char *note) {
         return 0;
 }
 
-/* A signal we could not read is reported and skipped: the monitor is
- * there to watch a daemon, including a misbehaving one. */
+/* A signal we could not read (or format) is reported and skipped: the
+ * monitor is there to watch a daemon, including a misbehaving one. */
 static int skip_message(sd_bus_message *m, int r) {
         log_error_errno(r, "Skipped %s signal from %s (signature \"%s\"): %s",
                         strempty(sd_bus_message_get_member(m)), strempty(sd_bus_message_get_path(m)),
@@ -333,7 +333,7 @@ static int emit_generic(Monitor *mon, sd_bus_message *m) {
         if (r >= 0)
                 r = json_add(j, "args", TAKE_PTR(args));
         if (r < 0)
-                return out_of_memory();
+                return skip_message(m, r);
         return monitor_emit(mon, j, NULL);
 }
 
@@ -378,7 +378,7 @@ static int on_manager_signal(sd_bus_message *m, void *userdata, sd_bus_error *er
         for (size_t i = 0; i < n; i++)
                 json_object_put(values[i]);
         if (r < 0)
-                return out_of_memory();
+                return skip_message(m, r);
 
         return monitor_emit(mon, j, NULL);
 }
@@ -412,7 +412,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (r >= 0)
                 r = json_add(j, "invalidated", TAKE_PTR(invalidated));
         if (r < 0)
-                return out_of_memory();
+                return skip_message(m, r);
 
         return monitor_emit(mon, j, NULL);
 }
@@ -445,12 +445,12 @@ static int on_object_manager_signal(sd_bus_message *m, void *userdata, sd_bus_er
         if (r >= 0)
                 r = json_add(j, "interfaces", TAKE_PTR(interfaces));
         if (r < 0)
-                return out_of_memory();
+                return skip_message(m, r);
 
         return monitor_emit(mon, j, NULL);
 }
 
-static int emit_daemon(Monitor *mon, const char *event, const char *owner, const char *note) {
+static int emit_daemon(Monitor *mon, sd_bus_message *m, const char *event, const char *owner, const char *note) {
         _cleanup_json_ json_object *j = NULL;
         int r;
 
@@ -460,7 +460,7 @@ static int emit_daemon(Monitor *mon, const char *event, const char *owner, const
         if (r >= 0)
                 r = json_add(j, "owner", json_object_new_string(owner));
         if (r < 0)
-                return out_of_memory();
+                return skip_message(m, r);
         return monitor_emit(mon, j, note);
 }
 
@@ -477,12 +477,12 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
 
         /* A direct hand-over (old and new set) is both. */
         if (*old_owner) {
-                r = emit_daemon(mon, "DaemonLeft", old_owner, "pci-assignd left the bus");
+                r = emit_daemon(mon, m, "DaemonLeft", old_owner, "pci-assignd left the bus");
                 if (r < 0 || mon->result < 0)
                         return r;
         }
         if (*new_owner)
-                return emit_daemon(mon, "DaemonAppeared", new_owner, "pci-assignd is on the bus");
+                return emit_daemon(mon, m, "DaemonAppeared", new_owner, "pci-assignd is on the bus");
         return 0;
 }
 
