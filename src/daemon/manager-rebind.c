@@ -781,6 +781,30 @@ static void update_model(RebindJob *rj) {
                 manager_device_dirty(m, &rj->functions[i].address);
 }
 
+/* A function of a prepared reservation that a host driver had taken is
+ * on the vfio driver again: if that was all that was wrong, the
+ * reservation is what it was before. */
+static void reservation_back_from_conflict(Manager *m, ManagedReservation *mr) {
+        Reservation *res = mr->data;
+
+        if (res->state != RESERVATION_DEGRADED || mr->jobs > 0)
+                return;
+        if (mr->state_before_degraded != RESERVATION_PREPARED && mr->state_before_degraded != RESERVATION_IN_USE)
+                return;
+        for (size_t i = 0; i < res->n_functions; i++) {
+                PciDevice *d = topology_find(m->topology, &res->functions[i].address);
+                if (!d || !d->driver || !streq(d->driver, res->driver))
+                        return;
+        }
+        res->state = mr->state_before_degraded;
+        free(res->last_error);
+        res->last_error = NULL;
+        if (manager_save_reservations(m) < 0)
+                log_error("Failed to store the state of reservation %s.", res->id);
+        log_info("Reservation %s is %s again.", res->id, reservation_state_to_string(res->state));
+        manager_dbus_reservation_changed(m, mr);
+}
+
 static void job_done(Job *j, int result) {
         RebindJob *rj = (RebindJob *) j;
         Manager *m = rj->manager;
@@ -845,6 +869,10 @@ static void job_done(Job *j, int result) {
                 mr = manager_reservation_of(m, &rj->functions[0].address, NULL);
                 if (mr && mr->jobs > 0)
                         mr->jobs--;
+                if (mr && !rj->error_name)
+                        reservation_back_from_conflict(m, mr);
+                else if (mr)
+                        manager_reservation_degrade(m, mr, rj->message);
         } else if (rj->kind == REBIND_DETACH && !rj->error_name) {
                 RebindFunction *f = &rj->functions[0];
                 /* Record where it came from: a host driver, or none.  One

@@ -58,7 +58,7 @@ static const char *reservation_id_of(Manager *m, const PciAddress *a, ManagedRes
         return mr ? mr->data->id : NULL;
 }
 
-static void reservation_degrade(Manager *m, ManagedReservation *mr, const char *why) {
+void manager_reservation_degrade(Manager *m, ManagedReservation *mr, const char *why) {
         Reservation *res = mr->data;
 
         if (res->state != RESERVATION_DEGRADED) {
@@ -136,7 +136,7 @@ static void check_identity(Manager *m, ManagedReservation *mr, const PciDevice *
                 return;
         log_warning("Reservation %s: %s.", mr->data->id, msg);
         manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
-        reservation_degrade(m, mr, msg);
+        manager_reservation_degrade(m, mr, msg);
 }
 
 static void device_appeared(Manager *m, PciDevice *d) {
@@ -161,7 +161,7 @@ static void device_gone(Manager *m, PciDevice *d) {
                 snprintf(msg, sizeof msg, "%s disappeared from the host", d->name);
                 log_warning("Reservation %s: %s.", mr->data->id, msg);
                 manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
-                reservation_degrade(m, mr, msg);
+                manager_reservation_degrade(m, mr, msg);
         } else
                 manager_dbus_emit_device_removed(m, d, true);
 }
@@ -185,6 +185,8 @@ static void driver_changed(Manager *m, const PciDevice *d, const char *old, cons
                          reservation_state_to_string(mr->data->state), mr->data->id);
                 log_warning("%s; binding it to %s again.", msg, mr->data->driver);
                 manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
+                /* degraded until the job put it back (see job_done()) */
+                manager_reservation_degrade(m, mr, msg);
                 (void) manager_rebind_function(m, mr, d);
         }
 }

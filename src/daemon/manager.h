@@ -198,6 +198,9 @@ int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice 
 int manager_udev_start(Manager *m);
 int manager_udev_attach(Manager *m);
 void manager_udev_stop(Manager *m);
+/* Puts a reservation in state degraded (remembering the state it leaves)
+ * with LastError `why`, stores it and signals it. */
+void manager_reservation_degrade(Manager *m, ManagedReservation *mr, const char *why);
 /* Queues one PropertiesChanged of the function for the end of the
  * main-loop iteration (several changes: one signal). */
 void manager_device_dirty(Manager *m, const PciAddress *a);
