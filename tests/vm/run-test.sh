@@ -7,7 +7,9 @@
 # as they are. Prints the guest's `ok`/`FAIL` lines and its final
 # "N passed, N failed" line; exit status 0 only if the guest reported no
 # failure (a timeout or a crash without that line is a failure).
-# Environment: TIMEOUT (s, default 240), ACCEL, VERBOSE (see run-vm.sh).
+# Environment: TIMEOUT (s; default: the scenario's own "# vm-timeout: SECONDS"
+# line in guest/test-SCENARIO.sh if it has one, else 240), ACCEL, VERBOSE (see
+# run-vm.sh).
 set -uo pipefail
 VM=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$VM/../.." && pwd)
@@ -45,8 +47,10 @@ prepare_outd
 # yet). That is the emulator crashing, not a test result: boot the scenario
 # once more, and say so. A second crash, a timeout or any guest-reported
 # failure is a failure.
+BOOT_TIMEOUT=${TIMEOUT:-$(sed -n 's/^# vm-timeout: *\([0-9][0-9]*\) *$/\1/p' \
+    "$VM/guest/test-$T.sh" "$VM/guest/$T.sh" 2> /dev/null | head -1)}
 for attempt in 1 2; do
-    TIMEOUT=${TIMEOUT:-240} "$VM/run-vm.sh" "$T"
+    TIMEOUT=${BOOT_TIMEOUT:-240} "$VM/run-vm.sh" "$T"
     rc=$?
     case $rc in 132|134|135|136|139) ;; *) break ;; esac
     if tr -d '\r' < "$LOG" | grep -aqE '^[0-9]+ passed, [0-9]+ failed$'; then break; fi
