@@ -260,8 +260,22 @@ int sysfs_bind_override(const SysfsContext *c, const PciAddress *a, uint16_t ven
         r = read_driver_at(d.fd, cur, sizeof cur);
         if (r < 0)
                 return fail(err, SYSFS_STEP_OPEN, r, true, d.addr, "read driver link");
-        if (streq(cur, driver))
+        if (streq(cur, driver)) {
+                char ovr[DRIVER_NAME_MAX];
+
+                /* Bound already: only make sure the override says so too,
+                 * so that a later probe (a rebind, a reboot of the driver)
+                 * does not hand it to a host driver. */
+                r = read_override_at(d.fd, ovr, sizeof ovr);
+                if (r < 0)
+                        return fail(err, SYSFS_STEP_SET_OVERRIDE, r, true, d.addr, "read driver_override");
+                if (streq(ovr, driver))
+                        return 0;
+                r = write_attr(d.fd, "driver_override", driver);
+                if (r < 0)
+                        return fail(err, SYSFS_STEP_SET_OVERRIDE, r, true, d.addr, "set driver_override to %s", driver);
                 return 0;
+        }
 
         /* Without the driver loaded, drivers_probe would leave the function
          * driverless: find out before detaching anything. */

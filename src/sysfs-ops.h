@@ -74,8 +74,8 @@ int sysfs_read_override(const SysfsContext *c, const PciAddress *a, char *buf, s
 
 /* Binds the function to `driver` (a vfio driver or pci-stub): writes
  * driver_override, unbinds the current driver (if any), drivers_probe,
- * then verifies the driver link.  Already bound to `driver`: nothing
- * written, returns 0.  Returns 0 or -errno with err filled; besides the
+ * then verifies the driver link.  Already bound to `driver`: only
+ * driver_override is set if it is not `driver` already, returns 0.  Returns 0 or -errno with err filled; besides the
  * common errors:
  *   -ENOENT  SET_OVERRIDE "driver vfio-pci is not loaded (no bus/pci/drivers/vfio-pci)",
  *            found before anything is written

@@ -122,8 +122,11 @@ static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         uint64_t n;
 
         (void) !read(fd, &n, sizeof n);
-        dispatch_call(q);
+        /* Finished jobs first: the worker put a job on the done list
+         * before it began the next one, whose job_call_main() request may
+         * be pending too; the main loop must see them in that order. */
         dispatch_done(q);
+        dispatch_call(q);
         return 0;
 }
 

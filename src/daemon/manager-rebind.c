@@ -258,10 +258,10 @@ static void read_afters(RebindJob *rj) {
         }
 }
 
-/* Binds f to the vfio driver (nothing is written if it is there). */
+/* Binds f to the vfio driver (if it is there, at most its override is
+ * written). */
 static int bind_vfio(RebindJob *rj, RebindFunction *f, const char *driver, SysfsError *err) {
-        if (streq(f->before, driver))
-                return 0;
+        /* bound already: sysfs_bind_override() only sets a missing override */
         progress(rj, "bind %s to %s", f->name, driver);
         f->touched = true;
         /* an unbind from another vfio driver can block like any */

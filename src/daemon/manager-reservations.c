@@ -275,6 +275,8 @@ static int on_track_empty(sd_bus_track *track, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int k;
 
+        /* once: sd-bus calls this again as long as the track is empty */
+        r->track = sd_bus_track_unref(r->track);
         log_info("Owner of transient reservation %s disconnected, releasing it.", r->data->id);
         if (r->jobs > 0 || r->data->state == RESERVATION_PREPARED || r->data->state == RESERVATION_IN_USE) {
                 /* give the functions back first (in-use: the guest is gone
@@ -288,12 +290,12 @@ static int on_track_empty(sd_bus_track *track, void *userdata) {
                 if (k < 0)
                         log_error_errno(k, "Failed to release transient reservation %s: %s", r->data->id,
                                         error.message ?: "");
-                return 0;
+                return 1;
         }
         k = manager_release(m, r, &error);
         if (k < 0)
                 log_error_errno(k, "Failed to release transient reservation: %s", error.message ?: "");
-        return 0;
+        return 1;  /* handled: not again */
 }
 
 /* Appends "a, b, c" to a bounded buffer */

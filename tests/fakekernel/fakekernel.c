@@ -14,6 +14,7 @@
  * through asm labels; this file defines both symbols itself. */
 #undef _FILE_OFFSET_BITS
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -253,64 +254,129 @@ static int parse_errno(const char *s) {
         die("unknown errno name '%s' in FAKEKERNEL_FAIL/FAKEKERNEL_DELAY_MS", s);
 }
 
-/* Looks for "STEP:ADDR:VALUE" (ADDR may be "*") in the comma-separated list
- * of env variable `var`; copies VALUE ("" for entries without one, like
- * "probe-nothing:ADDR") into value. */
-static bool env_lookup(const char *var, const char *step, const char *addr, char *value, size_t size) {
+/* Per-entry match counters for "#N" values, one set per variable, reset
+ * whenever the variable's text changes (a test switching cases). */
+#define FK_MAX_ENTRIES 128
+typedef struct Counters {
+        char *seen;                      /* the variable's text they count for */
+        unsigned n[FK_MAX_ENTRIES];
+} Counters;
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static Counters fail_counters, delay_counters;
+
+/* Counts one more match of entry i of `var`; returns the new count. */
+static unsigned count_match(const char *var, const char *env, unsigned i) {
+        Counters *c = strcmp(var, "FAKEKERNEL_FAIL") == 0 ? &fail_counters : &delay_counters;
+        unsigned n;
+
+        if (i >= FK_MAX_ENTRIES)
+                die("%s has more than %d entries", var, FK_MAX_ENTRIES);
+        pthread_mutex_lock(&count_lock);
+        if (!c->seen || strcmp(c->seen, env) != 0) {
+                free(c->seen);
+                c->seen = strdup(env);
+                if (!c->seen)
+                        die("out of memory");
+                memset(c->n, 0, sizeof c->n);
+        }
+        n = ++c->n[i];
+        pthread_mutex_unlock(&count_lock);
+        return n;
+}
+
+/* Looks for "STEP[@DRIVER]:ADDR:VALUE[#N]" (ADDR may be "*") in the
+ * comma-separated list of env variable `var`; copies VALUE ("" for entries
+ * without one, like "probe-nothing:ADDR") into value.  An entry with
+ * "@DRIVER" matches only when `qual` (the driver the write is about, see
+ * write_qualifier()) is that name ("@" alone: the empty name).  An entry
+ * with "#N" applies only to the Nth write it matches (counted from 1,
+ * in this process, while the variable keeps its text, whether or not an
+ * earlier entry decided that write); the first entry that applies
+ * decides. */
+static bool env_lookup(const char *var, const char *step, const char *addr, const char *qual,
+                       char *value, size_t size) {
         const char *env = getenv(var);
         char buf[4096];
         char *save = NULL;
+        unsigned i = 0;
+        bool found = false;
 
         if (!env || !*env)
                 return false;
         if (strlen(env) >= sizeof buf)
                 die("%s is too long", var);
         strcpy(buf, env);
-        for (char *e = strtok_r(buf, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
-                char *colon = strchr(e, ':'), *a, *v = (char *) "";
+        for (char *e = strtok_r(buf, ",", &save); e; e = strtok_r(NULL, ",", &save), i++) {
+                char *colon = strchr(e, ':'), *a, *v = (char *) "", *at, *hash;
+                unsigned long nth = 0;
 
                 if (!colon)
                         die("%s: malformed entry '%s' (want STEP:ADDR[:VALUE])", var, e);
                 *colon = 0;
                 a = colon + 1;
-                if (strcmp(e, "probe-nothing") != 0) {
+                at = strchr(e, '@');
+                if (at)
+                        *at++ = 0;
+                if (strcmp(e, "probe-nothing") != 0 && strcmp(e, "no-vfio-node") != 0) {
                         char *last = strrchr(a, ':');
                         if (!last)
                                 die("%s: malformed entry for step '%s' (want STEP:ADDR:VALUE)", var, e);
                         *last = 0;
                         v = last + 1;
+                        hash = strchr(v, '#');
+                        if (hash) {
+                                char *end;
+                                *hash = 0;
+                                errno = 0;
+                                nth = strtoul(hash + 1, &end, 10);
+                                if (errno || !hash[1] || *end || nth == 0 || nth > 1000000)
+                                        die("%s: bad count '#%s' (want #N, N >= 1)", var, hash + 1);
+                        }
                 }
                 if (strcmp(e, step) != 0 || (strcmp(a, "*") != 0 && strcmp(a, addr) != 0))
                         continue;
-                snprintf(value, size, "%s", v);
-                return true;
+                if (at && (!qual || strcmp(at, qual) != 0))
+                        continue;
+                /* every matching entry counts the write, the first that
+                 * applies to it decides */
+                if (count_match(var, env, i) != nth && nth != 0)
+                        continue;
+                if (!found)
+                        snprintf(value, size, "%s", v);
+                found = true;
         }
-        return false;
+        return found;
 }
 
-static int injected_errno(const char *step, const char *addr) {
+static int injected_errno(const char *step, const char *addr, const char *qual) {
         char v[64];
 
-        if (!env_lookup("FAKEKERNEL_FAIL", step, addr, v, sizeof v))
+        if (!env_lookup("FAKEKERNEL_FAIL", step, addr, qual, v, sizeof v))
                 return 0;
         return parse_errno(v);
 }
 
 static bool injected_flag(const char *step, const char *addr) {
         char v[8];
-        return env_lookup("FAKEKERNEL_FAIL", step, addr, v, sizeof v);
+        return env_lookup("FAKEKERNEL_FAIL", step, addr, NULL, v, sizeof v);
 }
 
-static void injected_delay(const char *step, const char *addr) {
+/* The delay for this write in milliseconds, 0 for none. */
+static long injected_delay_ms(const char *step, const char *addr, const char *qual) {
         char v[64], *end;
         long ms;
-        struct timespec ts;
 
-        if (!env_lookup("FAKEKERNEL_DELAY_MS", step, addr, v, sizeof v))
-                return;
+        if (!env_lookup("FAKEKERNEL_DELAY_MS", step, addr, qual, v, sizeof v))
+                return 0;
         ms = strtol(v, &end, 10);
         if (!*v || *end || ms < 0)
                 die("FAKEKERNEL_DELAY_MS: bad milliseconds '%s'", v);
+        return ms;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts;
+
         ts.tv_sec = ms / 1000;
         ts.tv_nsec = (ms % 1000) * 1000000L;
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -456,6 +522,93 @@ static bool vf_autoprobe_off(const char *devdir) {
         return tree_read(p, v, sizeof v) == 0 && strcmp(v, "0") == 0;
 }
 
+/* ---- /dev/vfio/N under umockdev ----
+ * vfio creates the group's character device /dev/vfio/N when the first
+ * function of IOMMU group N is bound to a vfio driver and removes it when
+ * the last one is unbound.  Only played under umockdev, and only when the
+ * root is $UMOCKDEV_DIR/sys, so the node goes to $UMOCKDEV_DIR/dev/vfio/N,
+ * which umockdev shows as /dev/vfio/N.  The node is a plain file, made to
+ * look like a character device (major FAKEKERNEL_VFIO_MAJOR, minor N) by
+ * umockdev's $UMOCKDEV_DIR/dev/.node/vfio_N link. */
+
+/* $UMOCKDEV_DIR/dev, canonical, when the root is $UMOCKDEV_DIR/sys */
+static bool umockdev_dev_dir(const char *root, char out[PATH_MAX]) {
+        char dir[PATH_MAX], sys[PATH_MAX];
+
+        if (!umockdev_mode() || !realpath(getenv("UMOCKDEV_DIR"), dir) || strcmp(dir, "/") == 0)
+                return false;
+        pathf(sys, "%s/sys", dir);
+        if (strcmp(sys, root) != 0)
+                return false;
+        pathf(out, "%s/dev", dir);
+        return true;
+}
+
+static bool is_vfio_driver(const char *name) {
+        return strncmp(name, "vfio", 4) == 0;
+}
+
+/* Does any function of group `group` have a vfio driver now? */
+static bool group_has_vfio(const char *root, const char *group) {
+        char p[PATH_MAX], drv[NAME_MAX + 1];
+        struct dirent *de;
+        DIR *d;
+        bool any = false;
+
+        pathf(p, "%s/kernel/iommu_groups/%s/devices", root, group);
+        d = opendir(p);
+        if (!d)
+                return false;
+        while (!any && (de = readdir(d))) {
+                char link[PATH_MAX];
+
+                if (de->d_name[0] == '.')
+                        continue;
+                pathf(link, "%s/%s/driver", p, de->d_name);
+                tree_link_base(link, drv);
+                any = is_vfio_driver(drv);
+        }
+        closedir(d);
+        return any;
+}
+
+static void make_dir(const char *path) {
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                die("mkdir %s: %s", path, strerror(errno));
+}
+
+static void vfio_node_sync(const char *root, const char *devdir) {
+        char dev[PATH_MAX], group[NAME_MAX + 1], p[PATH_MAX], node[PATH_MAX], dir[PATH_MAX], rdev[NAME_MAX + 32];
+        struct stat st;
+
+        if (!umockdev_dev_dir(root, dev))
+                return;
+        pathf(p, "%s/iommu_group", devdir);
+        tree_link_base(p, group);
+        if (!group[0] || !valid_name(group))
+                return;
+        pathf(node, "%s/vfio/%s", dev, group);
+        pathf(p, "%s/.node/vfio_%s", dev, group);
+        /* FAKEKERNEL_FAIL=no-vfio-node:N: vfio never makes the node of group N */
+        if (group_has_vfio(root, group) && !injected_flag("no-vfio-node", group)) {
+                if (lstat(node, &st) == 0)
+                        return;
+                make_dir(dev);
+                pathf(dir, "%s/vfio", dev);
+                make_dir(dir);
+                pathf(dir, "%s/.node", dev);
+                make_dir(dir);
+                tree_write(node, "");
+                snprintf(rdev, sizeof rdev, "%d:%s", FAKEKERNEL_VFIO_MAJOR, group);
+                (void) unlink(p);
+                if (symlink(rdev, p) < 0)
+                        die("symlink %s: %s", p, strerror(errno));
+        } else {
+                (void) unlink(node);
+                (void) unlink(p);
+        }
+}
+
 static void do_bind(const char *root, const char *devdir, const char *name) {
         char drvdir[PATH_MAX], link[PATH_MAX], rel[PATH_MAX];
 
@@ -468,6 +621,7 @@ static void do_bind(const char *root, const char *devdir, const char *name) {
         pathf(link, "%s/%s", drvdir, base_name(devdir));
         if (symlink(rel, link) < 0 && errno != EEXIST)
                 die("symlink %s: %s", link, strerror(errno));
+        vfio_node_sync(root, devdir);
 }
 
 static void do_unbind(const char *root, const char *devdir, const char *name) {
@@ -478,6 +632,27 @@ static void do_unbind(const char *root, const char *devdir, const char *name) {
                 die("unlink %s: %s", p, strerror(errno));
         pathf(p, "%s/bus/pci/drivers/%s/%s", root, name, base_name(devdir));
         (void) unlink(p);
+        vfio_node_sync(root, devdir);
+}
+
+/* `STEP TARGET "BYTES"` with the bytes escaped; returns its length */
+static size_t action_text(char *line, size_t size, const char *step, const char *target, const char *buf, size_t n) {
+        size_t l;
+
+        l = (size_t) snprintf(line, size, "%s %s \"", step, target);
+        for (size_t i = 0; i < n && l < size - 64; i++) {
+                unsigned char c = (unsigned char) buf[i];
+                if (c == '\n')
+                        l += (size_t) snprintf(line + l, size - l, "\\n");
+                else if (c == '"' || c == '\\')
+                        l += (size_t) snprintf(line + l, size - l, "\\%c", c);
+                else if (c < 0x20 || c >= 0x7f)
+                        l += (size_t) snprintf(line + l, size - l, "\\x%02x", c);
+                else
+                        line[l++] = (char) c;
+        }
+        l += (size_t) snprintf(line + l, size - l, "\"");
+        return l;
 }
 
 static void log_action(const char *root, const char *step, const char *target, const char *buf, size_t n,
@@ -486,19 +661,8 @@ static void log_action(const char *root, const char *step, const char *target, c
         size_t l;
         int fd;
 
-        l = (size_t) snprintf(line, sizeof line, "%s %s \"", step, target);
-        for (size_t i = 0; i < n && l < sizeof line - 64; i++) {
-                unsigned char c = (unsigned char) buf[i];
-                if (c == '\n')
-                        l += (size_t) snprintf(line + l, sizeof line - l, "\\n");
-                else if (c == '"' || c == '\\')
-                        l += (size_t) snprintf(line + l, sizeof line - l, "\\%c", c);
-                else if (c < 0x20 || c >= 0x7f)
-                        l += (size_t) snprintf(line + l, sizeof line - l, "\\x%02x", c);
-                else
-                        line[l++] = (char) c;
-        }
-        l += (size_t) snprintf(line + l, sizeof line - l, "\" %s\n",
+        l = action_text(line, sizeof line, step, target, buf, n);
+        l += (size_t) snprintf(line + l, sizeof line - l, " %s\n",
                                error == 0 ? "ok" : strerrorname_np(error) ? strerrorname_np(error) : "?");
         pathf(p, "%s/" FAKEKERNEL_LOG_FILE, root);
         fd = call_real_open(FAM_OPEN, AT_FDCWD, p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -526,13 +690,13 @@ static void written_name(const char *s, char out[NAME_MAX + 1]) {
 
 /* driver_set_override(): an empty string or one starting with "\n" clears;
  * otherwise everything up to the first newline is the driver name. */
-static int store_override(const char *root, const char *devdir, const char *s) {
+static int store_override(const char *root, const char *devdir, const char *s, const char *qual) {
         const char *addr = base_name(devdir);
         char p[PATH_MAX], value[FK_PAGE + 2];
         size_t len = strlen(s), cut;
         int e;
 
-        if ((e = injected_errno("override", addr)))
+        if ((e = injected_errno("override", addr, qual)))
                 return e;
         (void) root;
         cut = strcspn(s, "\n");
@@ -553,7 +717,7 @@ static int store_unbind(const char *root, const char *drv, const char *s) {
         written_name(s, addr);
         if (!device_dir(root, addr, devdir))
                 return ENODEV;
-        if ((e = injected_errno("unbind", addr)))
+        if ((e = injected_errno("unbind", addr, drv)))
                 return e;
         device_driver(devdir, cur);
         if (strcmp(cur, drv) != 0)
@@ -576,7 +740,7 @@ static int store_unbind(const char *root, const char *drv, const char *s) {
 /* drivers_probe_store() -> device_attach(): ENODEV for an unknown device;
  * success (with nothing bound) when the device already has a driver or no
  * driver takes it. */
-static int store_probe(const char *root, const char *s) {
+static int store_probe(const char *root, const char *s, const char *qual) {
         char addr[NAME_MAX + 1], devdir[PATH_MAX], cur[NAME_MAX + 1], ovr[NAME_MAX + 1];
         char native[FK_PAGE], *save = NULL;
         int e;
@@ -584,7 +748,7 @@ static int store_probe(const char *root, const char *s) {
         written_name(s, addr);
         if (!device_dir(root, addr, devdir))
                 return ENODEV;
-        if ((e = injected_errno("probe", addr)))
+        if ((e = injected_errno("probe", addr, qual)))
                 return e;
         if (injected_flag("probe-nothing", addr))
                 return 0;
@@ -620,7 +784,7 @@ static int store_bind(const char *root, const char *drv, const char *s) {
         written_name(s, addr);
         if (!device_dir(root, addr, devdir))
                 return ENODEV;
-        if ((e = injected_errno("bind", addr)))
+        if ((e = injected_errno("bind", addr, drv)))
                 return e;
         device_override(devdir, ovr);
         if (ovr[0] ? strcmp(ovr, drv) != 0 : !native_matches(devdir, drv))
@@ -636,7 +800,7 @@ static int store_bind(const char *root, const char *drv, const char *s) {
 
 /* reset_store(): kstrtoul() must give 1, else EINVAL; pci_reset_function()
  * gives ENOTTY when no method is enabled (reset_method emptied). */
-static int store_reset(const char *root, const char *devdir, const char *s) {
+static int store_reset(const char *root, const char *devdir, const char *s, const char *qual) {
         const char *addr = base_name(devdir);
         char p[PATH_MAX], v[FK_PAGE], *end;
         unsigned long val;
@@ -649,7 +813,7 @@ static int store_reset(const char *root, const char *devdir, const char *s) {
                 return EINVAL;
         if (val != 1)
                 return EINVAL;
-        if ((e = injected_errno("reset", addr)))
+        if ((e = injected_errno("reset", addr, qual)))
                 return e;
         pathf(p, "%s/reset_method", devdir);
         if (tree_read(p, v, sizeof v) == 0 && v[strspn(v, " \t")] == 0)
@@ -673,9 +837,39 @@ static const char *kind_step(Kind k) {
         }
 }
 
+/* The driver a write is about, for "STEP@DRIVER" entries: the driver
+ * directory's name for bind and unbind, the name written for
+ * driver_override ("" when it clears), the driver bound now ("" if none)
+ * for drivers_probe and reset. */
+static void write_qualifier(const Tracked *t, const char *s, char out[NAME_MAX + 1]) {
+        char name[NAME_MAX + 1], devdir[PATH_MAX];
+
+        out[0] = 0;
+        switch (t->kind) {
+        case K_OVERRIDE:
+                copy_name(out, s, strcspn(s, "\n"));
+                break;
+        case K_UNBIND:
+        case K_BIND:
+                copy_name(out, t->target, strlen(t->target));
+                break;
+        case K_PROBE:
+                written_name(s, name);
+                if (device_dir(t->root, name, devdir))
+                        device_driver(devdir, out);
+                break;
+        case K_RESET:
+                device_driver(t->target, out);
+                break;
+        default:
+                break;
+        }
+}
+
 static ssize_t play_write(const Tracked *t, const void *buf, size_t n) {
-        char s[FK_PAGE + 1], name[NAME_MAX + 1];
+        char s[FK_PAGE + 1], name[NAME_MAX + 1], qual[NAME_MAX + 1];
         const char *delay_addr, *target;
+        long delay;
         int e;
 
         if (n == 0)
@@ -687,6 +881,8 @@ static ssize_t play_write(const Tracked *t, const void *buf, size_t n) {
         memcpy(s, buf, n);
         s[n] = 0;   /* kernfs NUL-terminates the buffer for store() */
 
+        target = t->kind == K_OVERRIDE || t->kind == K_RESET ? base_name(t->target) :
+                 t->kind == K_PROBE ? "drivers_probe" : t->target;
         /* delay before taking the lock, as a slow reset holds only its device */
         if (t->kind == K_OVERRIDE || t->kind == K_RESET)
                 delay_addr = base_name(t->target);
@@ -694,19 +890,41 @@ static ssize_t play_write(const Tracked *t, const void *buf, size_t n) {
                 written_name(s, name);
                 delay_addr = name;
         }
-        injected_delay(kind_step(t->kind), delay_addr);
+        pthread_mutex_lock(&fk_lock);
+        write_qualifier(t, s, qual);
+        pthread_mutex_unlock(&fk_lock);
+        delay = injected_delay_ms(kind_step(t->kind), delay_addr, qual);
+        if (delay > 0) {
+                /* while it sleeps, the write is shown in ROOT/.fakekernel-delayed,
+                 * so a test can tell that the slow write has begun and not ended */
+                char line[FK_PAGE * 4 + 256], p[PATH_MAX], tmp[PATH_MAX];
+                size_t l = action_text(line, sizeof line, kind_step(t->kind), target, buf, n);
+
+                snprintf(line + l, sizeof line - l, " %ld\n", delay);
+
+                pathf(p, "%s/" FAKEKERNEL_DELAYED_FILE, t->root);
+                pathf(tmp, "%s.tmp", p);
+                pthread_mutex_lock(&fk_lock);
+                /* whole or not at all, for a reader polling it */
+                tree_write(tmp, line);
+                if (rename(tmp, p) < 0)
+                        die("rename %s: %s", tmp, strerror(errno));
+                pthread_mutex_unlock(&fk_lock);
+                sleep_ms(delay);
+                pthread_mutex_lock(&fk_lock);
+                (void) unlink(p);
+                pthread_mutex_unlock(&fk_lock);
+        }
 
         pthread_mutex_lock(&fk_lock);
         switch (t->kind) {
-        case K_OVERRIDE: e = store_override(t->root, t->target, s); break;
+        case K_OVERRIDE: e = store_override(t->root, t->target, s, qual); break;
         case K_UNBIND:   e = store_unbind(t->root, t->target, s); break;
         case K_BIND:     e = store_bind(t->root, t->target, s); break;
-        case K_PROBE:    e = store_probe(t->root, s); break;
-        case K_RESET:    e = store_reset(t->root, t->target, s); break;
+        case K_PROBE:    e = store_probe(t->root, s, qual); break;
+        case K_RESET:    e = store_reset(t->root, t->target, s, qual); break;
         default:         abort();
         }
-        target = t->kind == K_OVERRIDE || t->kind == K_RESET ? base_name(t->target) :
-                 t->kind == K_PROBE ? "drivers_probe" : t->target;
         log_action(t->root, kind_step(t->kind), target, buf, n, e);
         pthread_mutex_unlock(&fk_lock);
 

@@ -14,6 +14,9 @@
 #define FAKEKERNEL_NATIVE_FILE ".fakekernel_native_driver"   /* drivers matching the ids, probe order */
 #define FAKEKERNEL_RESET_COUNT_FILE ".fakekernel_reset_count" /* successful resets */
 #define FAKEKERNEL_LOG_FILE ".fakekernel-log"                 /* in the root: one line per played write */
+/* under umockdev: $UMOCKDEV_DIR/dev/vfio/N while a function of group N is on a vfio driver */
+#define FAKEKERNEL_VFIO_MAJOR 243
+#define FAKEKERNEL_DELAYED_FILE ".fakekernel-delayed"         /* in the root: the write sleeping now */
 
 /* Exported by libfakekernel.so; "fakekernel 1". */
 const char *fakekernel_info(void);

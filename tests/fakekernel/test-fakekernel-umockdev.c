@@ -14,6 +14,8 @@
 #include <glib.h>
 #include <libudev.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <umockdev.h>
 #include <unistd.h>
 
@@ -145,6 +147,46 @@ static void test_layered(void) {
                         "override 0000:02:00.0 \"\\n\" ok\n"
                         "override 0000:0b:00.0 \"pci-stub\" ok\n"
                         "override 0000:0b:00.0 \"\\n\" ok\n");
+
+        /* /dev/vfio/N: there while a function of group N is on vfio-pci,
+         * in the testbed's dev/, which umockdev shows as /dev */
+        {
+                PciAddress f0, f1;
+                g_autofree char *node = g_build_filename(tbroot, "dev", "vfio", "22", NULL);
+                g_autofree char *node16 = g_build_filename(tbroot, "dev", "vfio", "16", NULL);
+                struct stat st;
+
+                g_assert_false(g_file_test(node, G_FILE_TEST_EXISTS));
+                g_assert_cmpint(pci_address_parse("0000:0b:00.0", &f0), ==, 0);
+                g_assert_cmpint(pci_address_parse("0000:0b:00.1", &f1), ==, 0);
+                g_assert_cmpint(sysfs_bind_override(&ctx, &f0, 0x8086, 0x10d3, "vfio-pci", &err), ==, 0);
+                g_assert_true(g_file_test(node, G_FILE_TEST_EXISTS));
+                g_assert_false(g_file_test(node16, G_FILE_TEST_EXISTS));
+                /* what the daemon sees: a character device */
+                g_assert_cmpint(access("/dev/vfio/22", F_OK), ==, 0);
+                g_assert_cmpint(stat("/dev/vfio/22", &st), ==, 0);
+                g_assert_true(S_ISCHR(st.st_mode));
+                g_assert_cmpuint(major(st.st_rdev), ==, FAKEKERNEL_VFIO_MAJOR);
+                g_assert_cmpuint(minor(st.st_rdev), ==, 22);
+                g_assert_cmpint(sysfs_bind_override(&ctx, &f1, 0x8086, 0x10d3, "vfio-pci", &err), ==, 0);
+                /* one member back on e1000e: the group stays open to vfio */
+                g_assert_cmpint(sysfs_restore(&ctx, &f0, 0x8086, 0x10d3, "e1000e", &err), ==, 0);
+                g_assert_true(g_file_test(node, G_FILE_TEST_EXISTS));
+                g_assert_cmpint(sysfs_restore(&ctx, &f1, 0x8086, 0x10d3, "e1000e", &err), ==, 0);
+                g_assert_false(g_file_test(node, G_FILE_TEST_EXISTS));
+                g_assert_cmpint(access("/dev/vfio/22", F_OK), <, 0);
+
+                /* FAKEKERNEL_FAIL=no-vfio-node:N: the group's node never comes */
+                g_setenv("FAKEKERNEL_FAIL", "no-vfio-node:22", TRUE);
+                g_assert_cmpint(sysfs_bind_override(&ctx, &f0, 0x8086, 0x10d3, "vfio-pci", &err), ==, 0);
+                g_assert_false(g_file_test(node, G_FILE_TEST_EXISTS));
+                g_assert_cmpint(sysfs_bind_override(&ctx, &a, 0x8086, 0x10d3, "vfio-pci", &err), ==, 0);
+                g_assert_true(g_file_test(node16, G_FILE_TEST_EXISTS));
+                g_unsetenv("FAKEKERNEL_FAIL");
+                g_assert_cmpint(sysfs_restore(&ctx, &f0, 0x8086, 0x10d3, "e1000e", &err), ==, 0);
+                g_assert_cmpint(sysfs_restore(&ctx, &a, 0x8086, 0x10d3, "e1000e", &err), ==, 0);
+                g_assert_false(g_file_test(node16, G_FILE_TEST_EXISTS));
+        }
 
         udev_unref(udev);
         sysfs_context_close(&ctx);

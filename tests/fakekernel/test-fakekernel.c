@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fakekernel-test.h"
@@ -307,6 +308,128 @@ static void test_delay(void) {
         teardown();
 }
 
+/* "STEP@DRIVER" entries: the driver the write is about (the driver
+ * directory for bind/unbind, the name written to driver_override, "@"
+ * alone for clearing it, the bound driver for drivers_probe and reset);
+ * "#N" values: only the Nth matching write. */
+static void test_injection_qualified(void) {
+        g_autofree char *probe = NULL, *e1000e_unbind = NULL, *vfio_unbind = NULL, *ovr = NULL, *reset = NULL;
+        g_autofree char *e1000e_bind = NULL, *log = NULL;
+
+        setup();
+        probe = probe_path();
+        e1000e_unbind = drv_attr("e1000e", "unbind");
+        e1000e_bind = drv_attr("e1000e", "bind");
+        vfio_unbind = drv_attr("vfio-pci", "unbind");
+        ovr = dev_attr("0000:00:02.0", "driver_override");
+        reset = dev_attr("0000:00:02.0", "reset");
+
+        /* an unbind from vfio-pci fails, the one from e1000e does not */
+        g_setenv("FAKEKERNEL_FAIL", "unbind@vfio-pci:0000:00:02.0:EBUSY,override@:0000:00:02.0:EIO,"
+                 "reset@vfio-pci:0000:00:02.0:ENOTTY,bind@e1000:*:ENXIO", TRUE);
+        g_assert_cmpint(put(ovr, "vfio-pci"), ==, 0);
+        g_assert_cmpint(put(e1000e_unbind, "0000:00:02.0"), ==, 0);
+        g_assert_cmpint(put(reset, "1"), ==, 0);        /* no driver bound now */
+        g_assert_cmpint(put(probe, "0000:00:02.0"), ==, 0);
+        assert_driver("0000:00:02.0", "vfio-pci");
+        g_assert_cmpint(put(reset, "1"), ==, -ENOTTY);  /* on vfio-pci */
+        g_assert_cmpint(put(vfio_unbind, "0000:00:02.0"), ==, -EBUSY);
+        assert_driver("0000:00:02.0", "vfio-pci");
+        g_assert_cmpint(put(ovr, "\n"), ==, -EIO);       /* clearing */
+        assert_override("0000:00:02.0", "vfio-pci\n");
+        g_assert_cmpint(put(ovr, "pci-stub"), ==, 0);   /* setting another */
+        assert_override("0000:00:02.0", "pci-stub\n");
+        /* the bind qualifier is the driver directory: e1000e is not e1000 */
+        g_assert_cmpint(put(e1000e_bind, "0000:00:02.0"), ==, -ENODEV);  /* override says pci-stub */
+
+        /* the 2nd matching write only, then the next entry for the rest */
+        g_setenv("FAKEKERNEL_FAIL", "reset:0000:00:02.0:EIO#2,reset:0000:00:02.0:ETIMEDOUT#4", TRUE);
+        g_assert_cmpint(put(reset, "1"), ==, 0);
+        g_assert_cmpint(put(reset, "1"), ==, -EIO);
+        g_assert_cmpint(put(reset, "1"), ==, 0);
+        g_assert_cmpint(put(reset, "1"), ==, -ETIMEDOUT);
+        g_assert_cmpint(put(reset, "1"), ==, 0);
+        /* a new value of the variable starts counting again */
+        g_setenv("FAKEKERNEL_FAIL", "reset:*:EIO#1", TRUE);
+        g_assert_cmpint(put(reset, "1"), ==, -EIO);
+        g_assert_cmpint(put(reset, "1"), ==, 0);
+        g_unsetenv("FAKEKERNEL_FAIL");
+
+        log = fk_log(root);
+        g_assert_cmpstr(log, ==,
+                        "override 0000:00:02.0 \"vfio-pci\" ok\n"
+                        "unbind e1000e \"0000:00:02.0\" ok\n"
+                        "reset 0000:00:02.0 \"1\" ok\n"
+                        "probe drivers_probe \"0000:00:02.0\" ok\n"
+                        "reset 0000:00:02.0 \"1\" ENOTTY\n"
+                        "unbind vfio-pci \"0000:00:02.0\" EBUSY\n"
+                        "override 0000:00:02.0 \"\\n\" EIO\n"
+                        "override 0000:00:02.0 \"pci-stub\" ok\n"
+                        "bind e1000e \"0000:00:02.0\" ENODEV\n"
+                        "reset 0000:00:02.0 \"1\" ok\n"
+                        "reset 0000:00:02.0 \"1\" EIO\n"
+                        "reset 0000:00:02.0 \"1\" ok\n"
+                        "reset 0000:00:02.0 \"1\" ETIMEDOUT\n"
+                        "reset 0000:00:02.0 \"1\" ok\n"
+                        "reset 0000:00:02.0 \"1\" EIO\n"
+                        "reset 0000:00:02.0 \"1\" ok\n");
+        teardown();
+}
+
+/* A delayed write shows in ROOT/.fakekernel-delayed while it sleeps; a
+ * qualified delay slows only the writes about that driver.  The slow
+ * write runs in a child process (setenv() in later cases must not follow
+ * a thread). */
+static void test_delay_marker(void) {
+        g_autofree char *unbind = NULL, *vfio_unbind = NULL, *ovr = NULL, *probe = NULL, *marker = NULL;
+        g_autofree char *shown = NULL, *log = NULL;
+        pid_t child;
+        int status;
+        gint64 t0, deadline;
+
+        setup();
+        unbind = drv_attr("e1000e", "unbind");
+        vfio_unbind = drv_attr("vfio-pci", "unbind");
+        ovr = dev_attr("0000:00:02.0", "driver_override");
+        probe = probe_path();
+        marker = g_build_filename(root, FAKEKERNEL_DELAYED_FILE, NULL);
+        g_setenv("FAKEKERNEL_DELAY_MS", "unbind@vfio-pci:0000:00:02.0:1500", TRUE);
+
+        /* the unbind from e1000e is not slowed down */
+        t0 = g_get_monotonic_time();
+        g_assert_cmpint(put(ovr, "vfio-pci"), ==, 0);
+        g_assert_cmpint(put(unbind, "0000:00:02.0"), ==, 0);
+        g_assert_cmpint(put(probe, "0000:00:02.0"), ==, 0);
+        g_assert_cmpint(g_get_monotonic_time() - t0, <, 1000 * 1000);
+        assert_driver("0000:00:02.0", "vfio-pci");
+
+        child = fork();
+        g_assert_cmpint(child, >=, 0);
+        if (child == 0)
+                _exit(put(vfio_unbind, "0000:00:02.0\n") == 0 ? 0 : 1);
+        deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        while (!g_file_test(marker, G_FILE_TEST_EXISTS)) {
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                g_usleep(1000);
+        }
+        g_assert_true(g_file_get_contents(marker, &shown, NULL, NULL));
+        g_assert_cmpstr(shown, ==, "unbind vfio-pci \"0000:00:02.0\\n\" 1500\n");
+        /* not played yet */
+        assert_driver("0000:00:02.0", "vfio-pci");
+        log = fk_log(root);
+        g_assert_null(strstr(log, "unbind vfio-pci"));
+        g_assert_cmpint(waitpid(child, &status, 0), ==, child);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+        assert_driver("0000:00:02.0", "");
+        g_clear_pointer(&log, g_free);
+        log = fk_log(root);
+        g_assert_nonnull(strstr(log, "unbind vfio-pci \"0000:00:02.0\\n\" ok\n"));
+        g_unsetenv("FAKEKERNEL_DELAY_MS");
+        teardown();
+}
+
 /* Writers that create files (tree generators) get plain files; an fd the
  * library tracked but that was closed behind its back is not played. */
 static void test_plain_files(void) {
@@ -441,6 +564,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/fakekernel/reset", test_reset);
         g_test_add_func("/fakekernel/injection", test_injection);
         g_test_add_func("/fakekernel/delay", test_delay);
+        g_test_add_func("/fakekernel/injection-qualified", test_injection_qualified);
+        g_test_add_func("/fakekernel/delay-marker", test_delay_marker);
         g_test_add_func("/fakekernel/plain-files", test_plain_files);
         g_test_add_func("/fakekernel/openat-relative", test_openat_relative);
         g_test_add_func("/fakekernel/refuse/root-is-sys", test_refuse_root_is_sys);

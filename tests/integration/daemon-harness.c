@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -28,6 +30,10 @@ gchar *harness_data_path(const char *rel) {
 
 static gboolean wrapper_slow(void) {
         return g_getenv("PCI_ASSIGND_TEST_WRAPPER") != NULL;
+}
+
+static void bus_child_setup(gpointer user_data) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 /* A private bus with the project's real bus policy: anyone may connect
@@ -78,9 +84,12 @@ static void start_bus(Harness *h) {
         conf_arg = g_strdup_printf("--config-file=%s", conf);
         {
                 const char *argv[] = { "dbus-daemon", conf_arg, "--nofork", "--print-address", NULL };
+                /* bus_child_setup: a test that dies (g_error) must not leave
+                 * its bus behind, holding meson's stderr pipe open */
                 g_assert_true(g_spawn_async_with_pipes(NULL, (gchar **) argv, NULL,
                                                        G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                                       NULL, NULL, &h->bus_pid, NULL, &out_fd, NULL, &error));
+                                                       bus_child_setup, NULL, &h->bus_pid, NULL, &out_fd, NULL,
+                                                       &error));
                 g_assert_no_error(error);
         }
         /* the address comes on one line once the bus listens */
@@ -163,6 +172,7 @@ void harness_free(Harness *h) {
         g_free(h->runtime_dir);
         g_free(h->testbed_dir);
         g_free(h->bus_address);
+        g_free(h->daemon_log_path);
         g_string_free(h->notify_log, TRUE);
         g_ptr_array_free(h->extra_env, TRUE);
         g_free(h);
@@ -221,6 +231,7 @@ void harness_wait_for(gboolean *flag, guint ms) {
 }
 
 static void spawn_daemon(Harness *h, const char *const *extra_args);
+static gchar *fakekernel_library(void);
 
 void harness_start_daemon(Harness *h, const char *const *extra_args) {
         gint64 deadline;
@@ -266,6 +277,19 @@ static void child_setup(gpointer user_data) {
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
+/* child_setup, and stderr appended to the file user_data (between fork
+ * and exec: async-signal-safe calls only) */
+static void child_setup_capture(gpointer user_data) {
+        int fd;
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        fd = open((const char *) user_data, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+                (void) dup2(fd, STDERR_FILENO);
+                (void) close(fd);
+        }
+}
+
 static void spawn_daemon(Harness *h, const char *const *extra_args) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) error = NULL;
@@ -308,6 +332,18 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
                 g_autofree gchar *p = preload && *preload ?
                         g_strdup_printf("libumockdev-preload.so.0:%s", preload) :
                         g_strdup("libumockdev-preload.so.0");
+                if (h->fakekernel) {
+                        /* the fake kernel first: it maps /sys writes onto
+                         * the testbed itself and hands the rest to umockdev */
+                        g_autofree gchar *fk = fakekernel_library();
+                        g_autofree gchar *sys = harness_sys_path(h, NULL);
+                        g_autofree gchar *with_fk = g_strdup_printf("%s:%s", fk, p);
+
+                        g_free(p);
+                        p = g_steal_pointer(&with_fk);
+                        env = g_environ_setenv(env, "FAKEKERNEL_ROOT", sys, TRUE);
+                        env = g_environ_setenv(env, "FAKEKERNEL_UMOCKDEV", "1", TRUE);
+                }
                 env = g_environ_setenv(env, "LD_PRELOAD", p, TRUE);
         }
         /* ASan insists on being first in the library list; the preload
@@ -321,7 +357,8 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
 
         h->exited = FALSE;
         g_assert_true(g_spawn_async(NULL, (gchar **) argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
-                                    child_setup, NULL, &h->pid, &error));
+                                    h->daemon_log_path ? child_setup_capture : child_setup,
+                                    h->daemon_log_path, &h->pid, &error));
         g_assert_no_error(error);
         g_child_watch_add(h->pid, child_watch, h);
 }
@@ -400,4 +437,327 @@ int harness_run_ctl(Harness *h, const char *const *args, gchar **out, gchar **er
 
 int harness_run_ctl_as_nobody(Harness *h, const char *const *args, gchar **out, gchar **err) {
         return run_ctl(h, TRUE, args, out, err);
+}
+
+/* ---- the fake kernel ---- */
+
+static gchar *fakekernel_library(void) {
+        const char *env = g_getenv("PCI_ASSIGND_FAKEKERNEL");
+        gchar *p = env && *env ? g_strdup(env) :
+                g_build_filename(env_or_die("PCI_ASSIGND_BUILD_ROOT"), "tests", "fakekernel", "libfakekernel.so", NULL);
+
+        if (!g_file_test(p, G_FILE_TEST_IS_REGULAR))
+                g_error("%s does not exist (build the fakekernel target)", p);
+        return p;
+}
+
+gchar *harness_sys_path(Harness *h, const char *rel) {
+        return g_build_filename(h->testbed_dir, "sys", rel, NULL);
+}
+
+static void put_file(const char *path, const char *content) {
+        g_autoptr(GError) error = NULL;
+
+        g_file_set_contents(path, content, -1, &error);
+        g_assert_no_error(error);
+}
+
+void harness_use_fakekernel(Harness *h) {
+        g_autofree gchar *lib = fakekernel_library();
+        g_autofree gchar *vfio = harness_sys_path(h, "bus/pci/drivers/vfio-pci");
+        g_autofree gchar *bind = g_build_filename(vfio, "bind", NULL);
+        g_autofree gchar *unbind = g_build_filename(vfio, "unbind", NULL);
+        g_autofree gchar *tb = realpath(h->testbed_dir, NULL);
+        g_autofree gchar *tmp = realpath(g_get_tmp_dir(), NULL);
+
+        /* the fake kernel only ever writes below the testbed; make sure
+         * that is a temporary directory */
+        g_assert_nonnull(tb);
+        g_assert_nonnull(tmp);
+        if (!g_str_has_prefix(tb, tmp) || tb[strlen(tmp)] != '/')
+                g_error("testbed %s is not below %s: refusing to play a kernel there", tb, tmp);
+        /* vfio-pci is not in the recording (nothing was bound to it) */
+        g_assert_cmpint(g_mkdir_with_parents(vfio, 0755), ==, 0);
+        if (!g_file_test(bind, G_FILE_TEST_EXISTS))
+                put_file(bind, "");
+        if (!g_file_test(unbind, G_FILE_TEST_EXISTS))
+                put_file(unbind, "");
+        h->fakekernel = TRUE;
+}
+
+gchar *harness_sys_driver(Harness *h, const char *addr) {
+        g_autofree gchar *rel = g_strdup_printf("bus/pci/devices/%s/driver", addr);
+        g_autofree gchar *p = harness_sys_path(h, rel);
+        g_autofree gchar *t = g_file_read_link(p, NULL);
+
+        return t ? g_path_get_basename(t) : g_strdup("");
+}
+
+gchar *harness_sys_read(Harness *h, const char *addr, const char *name) {
+        g_autofree gchar *rel = g_strdup_printf("bus/pci/devices/%s/%s", addr, name);
+        g_autofree gchar *p = harness_sys_path(h, rel);
+        gchar *s = NULL;
+
+        if (!g_file_get_contents(p, &s, NULL, NULL))
+                return NULL;
+        return s;
+}
+
+gchar *harness_fakekernel_log(Harness *h) {
+        g_autofree gchar *p = harness_sys_path(h, ".fakekernel-log");
+        gchar *s = NULL;
+
+        if (!g_file_get_contents(p, &s, NULL, NULL))
+                return g_strdup("");
+        return s;
+}
+
+void harness_fakekernel_log_clear(Harness *h) {
+        g_autofree gchar *p = harness_sys_path(h, ".fakekernel-log");
+
+        (void) g_unlink(p);
+}
+
+void harness_unset_env(Harness *h, const char *key) {
+        gsize l = strlen(key);
+
+        for (guint i = h->extra_env->len; i > 0; i--) {
+                const char *kv = h->extra_env->pdata[i - 1];
+                if (strncmp(kv, key, l) == 0 && kv[l] == '=')
+                        g_ptr_array_remove_index(h->extra_env, i - 1);
+        }
+}
+
+int harness_wait_daemon_exit(Harness *h, guint ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) ms * 1000 * (wrapper_slow() ? 4 : 1);
+
+        g_assert_cmpint(h->pid, >, 0);
+        while (!h->exited) {
+                if (g_get_monotonic_time() > deadline)
+                        g_error("daemon did not exit within %u ms", ms);
+                if (!g_main_context_iteration(NULL, FALSE))
+                        g_usleep(1000);
+        }
+        drain_notify(h);
+        h->pid = 0;
+        return h->exit_status;
+}
+
+/* ---- the daemon's stderr, and killing it ---- */
+
+void harness_capture_daemon_stderr(Harness *h) {
+        if (!h->daemon_log_path)
+                h->daemon_log_path = g_build_filename(h->tmpdir, "daemon.log", NULL);
+}
+
+gchar *harness_daemon_stderr(Harness *h) {
+        gchar *s = NULL;
+
+        if (!h->daemon_log_path || !g_file_get_contents(h->daemon_log_path, &s, NULL, NULL))
+                return g_strdup("");
+        return s;
+}
+
+int harness_kill_daemon(Harness *h, int sig) {
+        g_assert_cmpint(h->pid, >, 0);
+        if (!h->exited)
+                g_assert_cmpint(kill(h->pid, sig), ==, 0);
+        return harness_wait_daemon_exit(h, 30000);
+}
+
+/* ---- uevents (see daemon-harness.h) ---- */
+
+struct HarnessUevent {
+        GByteArray *props;       /* KEY=VALUE\0... */
+        guint32 subsystem_hash;
+};
+
+/* libudev's monitor header (systemd's device-monitor.c, umockdev's
+ * uevent_sender.c); the hashes let the listener's socket filter work */
+#define UDEV_MONITOR_MAGIC 0xfeedcafe
+struct monitor_netlink_header {
+        char prefix[8];
+        guint32 magic;
+        guint32 header_size;
+        guint32 properties_off;
+        guint32 properties_len;
+        guint32 filter_subsystem_hash;
+        guint32 filter_devtype_hash;
+        guint32 filter_tag_bloom_hi;
+        guint32 filter_tag_bloom_lo;
+};
+
+/* MurmurHash2, as systemd and umockdev compute it */
+static guint32 murmur2(const char *s) {
+        const guint32 m = 0x5bd1e995;
+        gsize len = strlen(s);
+        guint32 hash = (guint32) len;
+        const unsigned char *p = (const unsigned char *) s;
+
+        while (len >= 4) {
+                guint32 k;
+                memcpy(&k, p, 4);
+                k *= m;
+                k ^= k >> 24;
+                k *= m;
+                hash *= m;
+                hash ^= k;
+                p += 4;
+                len -= 4;
+        }
+        switch (len) {
+        case 3:
+                hash ^= (guint32) p[2] << 16;
+                /* fall through */
+        case 2:
+                hash ^= (guint32) p[1] << 8;
+                /* fall through */
+        case 1:
+                hash ^= p[0];
+                hash *= m;
+        }
+        hash ^= hash >> 13;
+        hash *= m;
+        hash ^= hash >> 15;
+        return hash;
+}
+
+static void uevent_prop(GByteArray *b, const char *key, const char *value) {
+        g_byte_array_append(b, (const guint8 *) key, (guint) strlen(key));
+        g_byte_array_append(b, (const guint8 *) "=", 1);
+        g_byte_array_append(b, (const guint8 *) value, (guint) strlen(value) + 1);
+}
+
+HarnessUevent *harness_uevent_new(Harness *h, const char *syspath, const char *action) {
+        static guint64 seqnum;
+        g_autofree gchar *dir = NULL, *subsys_link = NULL, *subsys = NULL, *driver_link = NULL,
+                         *uevent_path = NULL, *text = NULL, *seq = NULL, *drv_path = NULL;
+        HarnessUevent *ev;
+
+        g_assert_true(g_str_has_prefix(syspath, "/sys/devices/"));
+        dir = g_build_filename(h->testbed_dir, syspath, NULL);
+        subsys_link = g_build_filename(dir, "subsystem", NULL);
+        subsys = g_file_read_link(subsys_link, NULL);
+        if (!subsys)
+                g_error("uevent for %s: the device has no subsystem link (does it exist?)", syspath);
+
+        ev = g_new0(HarnessUevent, 1);
+        ev->props = g_byte_array_new();
+        {
+                g_autofree gchar *name = g_path_get_basename(subsys);
+                ev->subsystem_hash = murmur2(name);
+                uevent_prop(ev->props, "ACTION", action);
+                uevent_prop(ev->props, "DEVPATH", syspath + strlen("/sys"));
+                uevent_prop(ev->props, "SUBSYSTEM", name);
+        }
+        seq = g_strdup_printf("%" G_GUINT64_FORMAT, ++seqnum);
+        uevent_prop(ev->props, "SEQNUM", seq);
+
+        uevent_path = g_build_filename(dir, "uevent", NULL);
+        if (g_file_get_contents(uevent_path, &text, NULL, NULL)) {
+                g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+                for (gchar **l = lines; *l; l++) {
+                        gchar *eq = strchr(*l, '=');
+                        if (!eq || eq == *l)
+                                continue;
+                        *eq = 0;
+                        if (g_str_equal(*l, "DRIVER") || g_str_equal(*l, "ACTION") || g_str_equal(*l, "DEVPATH") ||
+                            g_str_equal(*l, "SUBSYSTEM") || g_str_equal(*l, "SEQNUM"))
+                                continue;
+                        uevent_prop(ev->props, *l, eq + 1);
+                }
+        }
+        drv_path = g_build_filename(dir, "driver", NULL);
+        driver_link = g_file_read_link(drv_path, NULL);
+        if (driver_link) {
+                g_autofree gchar *drv = g_path_get_basename(driver_link);
+                uevent_prop(ev->props, "DRIVER", drv);
+        }
+        return ev;
+}
+
+void harness_uevent_free(HarnessUevent *ev) {
+        if (!ev)
+                return;
+        g_byte_array_free(ev->props, TRUE);
+        g_free(ev);
+}
+
+/* One listener; FALSE if it is gone (its socket is then removed, like
+ * umockdev does). */
+static gboolean uevent_send_one(const char *path, const struct iovec *iov) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct timeval tv = { .tv_sec = wrapper_slow() ? 240 : 60 };
+        struct msghdr msg = { .msg_iov = (struct iovec *) iov, .msg_iovlen = 2 };
+        int fd;
+
+        g_assert_cmpuint(strlen(path), <, sizeof sa.sun_path);
+        strcpy(sa.sun_path, path);
+        /* the listener is AF_UNIX SOCK_RAW, which is SOCK_DGRAM for unix
+         * sockets; blocking, so that a full queue makes us wait */
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), ==, 0);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int e = errno;
+                close(fd);
+                if (e == ECONNREFUSED) {
+                        (void) unlink(path);
+                        return FALSE;
+                }
+                g_error("uevent: cannot connect to listener %s: %s", path, g_strerror(e));
+        }
+        for (;;) {
+                ssize_t n = sendmsg(fd, &msg, 0);
+                if (n >= 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                if (errno == ECONNREFUSED) {
+                        close(fd);
+                        (void) unlink(path);
+                        return FALSE;
+                }
+                g_error("uevent: sending to listener %s failed: %s (a listener that reads nothing for %ld s?)",
+                        path, g_strerror(errno), (long) tv.tv_sec);
+        }
+        close(fd);
+        return TRUE;
+}
+
+guint harness_uevent_send(Harness *h, HarnessUevent *ev) {
+        struct monitor_netlink_header nlh = {
+                .prefix = "libudev",
+                .magic = g_htonl(UDEV_MONITOR_MAGIC),
+                .header_size = sizeof nlh,
+                .properties_off = sizeof nlh,
+                .properties_len = ev->props->len,
+                .filter_subsystem_hash = g_htonl(ev->subsystem_hash),
+        };
+        struct iovec iov[2] = {
+                { .iov_base = &nlh, .iov_len = sizeof nlh },
+                { .iov_base = ev->props->data, .iov_len = ev->props->len },
+        };
+        g_autoptr(GDir) d = NULL;
+        const char *name;
+        guint reached = 0;
+
+        d = g_dir_open(h->testbed_dir, 0, NULL);
+        g_assert_nonnull(d);
+        while ((name = g_dir_read_name(d))) {
+                g_autofree gchar *p = NULL;
+
+                /* umockdev's preload names them event<fd> */
+                if (!g_str_has_prefix(name, "event") || !g_ascii_isdigit(name[5]))
+                        continue;
+                p = g_build_filename(h->testbed_dir, name, NULL);
+                if (uevent_send_one(p, iov))
+                        reached++;
+        }
+        harness_uevent_free(ev);
+        return reached;
+}
+
+guint harness_uevent(Harness *h, const char *syspath, const char *action) {
+        return harness_uevent_send(h, harness_uevent_new(h, syspath, action));
 }
