@@ -3,6 +3,9 @@
  * org.freedesktop.DBus.Peer.Ping to the daemon (the floor: one bus round
  * trip with no work).  Connects to $DBUS_SYSTEM_BUS_ADDRESS.
  *   bench-calls [ROUNDS]
+ * Calls: Peer.Ping, Properties.Get of the Manager's Version and of one
+ * device's Verdict, GetDevice, CheckAssignable over every function, and
+ * Reserve (+ Release, not timed).
  * Prints one line per call: median and p99 in microseconds and the ratio of
  * the median to Ping's, and a JSON object on the last line. */
 #include <errno.h>
@@ -43,7 +46,7 @@ static void die(const char *what, int r, const sd_bus_error *e) {
         exit(1);
 }
 
-static char **addresses;
+static char **addresses, **paths;
 static size_t n_addresses;
 
 static void load_addresses(sd_bus *bus) {
@@ -64,9 +67,11 @@ static void load_addresses(sd_bus *bus) {
                 if (n_addresses + 1 >= alloc) {
                         alloc = alloc ? alloc * 2 : 256;
                         addresses = realloc(addresses, alloc * sizeof(char *));
-                        if (!addresses)
+                        paths = realloc(paths, alloc * sizeof(char *));
+                        if (!addresses || !paths)
                                 die("realloc", -ENOMEM, NULL);
                 }
+                paths[n_addresses] = strdup(path);
                 addresses[n_addresses++] = strdup(addr);
                 addresses[n_addresses] = NULL;
         }
@@ -107,6 +112,8 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 die("connect", r, NULL);
         load_addresses(bus);
+        if (n_addresses == 0)
+                die("ListDevices", -ENODEV, NULL);
         reservable = pick_reservable(bus);
 
 #define MEASURE(label, call)                                                           \
@@ -128,6 +135,11 @@ int main(int argc, char *argv[]) {
         MEASURE("Peer.Ping", sd_bus_call_method(bus, DEST, PATH, "org.freedesktop.DBus.Peer", "Ping", &e, &reply, NULL));
         MEASURE("Get(Version)", sd_bus_call_method(bus, DEST, PATH, "org.freedesktop.DBus.Properties", "Get", &e,
                                                    &reply, "ss", MGR, "Version"));
+        /* one property of one device: the Device object's own Get, the
+         * same function as GetDevice's */
+        MEASURE("Get(Device.Verdict)", sd_bus_call_method(bus, DEST, paths[n_addresses / 2],
+                                                          "org.freedesktop.DBus.Properties", "Get", &e, &reply, "ss",
+                                                          "org.pciassign1.Device", "Verdict"));
         MEASURE("GetDevice", sd_bus_call_method(bus, DEST, PATH, MGR, "GetDevice", &e, &reply, "s",
                                                 addresses[n_addresses / 2]));
         {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs the Debian 12 packages a task needs, only those missing.
-#   scripts/install-deps.sh demo|test|fuzz
+#   scripts/install-deps.sh demo|test|fuzz|bench
 set -euo pipefail
 
 demo_pkgs="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libudev-dev
@@ -13,12 +13,17 @@ test_pkgs="$demo_pkgs libglib2.0-dev umockdev libumockdev-dev valgrind scdoc
 fuzz_extra_pkgs="clang-14 libclang-rt-14-dev llvm-14"
 fuzz_pkgs="$demo_pkgs $fuzz_extra_pkgs"
 test_pkgs="$test_pkgs $fuzz_extra_pkgs"
+# bench/run-all.sh: the benchmarks' testbeds, baselines and bus, and the plot
+# (the VM benchmark's own packages come with tests/vm/setup.sh)
+bench_pkgs="$demo_pkgs libglib2.0-dev umockdev libumockdev-dev systemd python3
+  pciutils pci.ids gnuplot-nox"
 
 case "${1:-}" in
   demo) want=$demo_pkgs ;;
   test) want=$test_pkgs ;;
   fuzz) want=$fuzz_pkgs ;;
-  *) echo "usage: $0 demo|test|fuzz" >&2; exit 2 ;;
+  bench) want=$bench_pkgs ;;
+  *) echo "usage: $0 demo|test|fuzz|bench" >&2; exit 2 ;;
 esac
 
 missing=""
