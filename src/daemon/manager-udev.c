@@ -50,6 +50,17 @@ static int on_flush(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* Verdicts of a group's members and of a PF's VFs name each other: they
+ * change with every member that comes or goes. */
+static void dirty_related(Manager *m, const PciDevice *d) {
+        IommuGroup *g = d->iommu_group >= 0 ? topology_find_group(m->topology, (unsigned) d->iommu_group) : NULL;
+
+        for (size_t i = 0; g && i < g->n_members; i++)
+                manager_device_dirty(m, &g->members[i]->address);
+        if (d->is_vf)
+                manager_device_dirty(m, &d->physfn);
+}
+
 static const char *reservation_id_of(Manager *m, const PciAddress *a, ManagedReservation **ret) {
         ManagedReservation *mr = manager_reservation_of(m, a, NULL);
 
@@ -141,10 +152,19 @@ static void check_identity(Manager *m, ManagedReservation *mr, const PciDevice *
 
 static void device_appeared(Manager *m, PciDevice *d) {
         ManagedReservation *mr = NULL;
-        bool was_missing = topology_find(m->missing, &d->address) != NULL;
+        PciDevice *placeholder = topology_find(m->missing, &d->address);
+        bool was_missing = placeholder != NULL,
+             same = placeholder && placeholder->vendor_id == d->vendor_id && placeholder->device_id == d->device_id;
 
+        if (was_missing && !same)
+                /* another device: its const properties differ, so it is
+                 * another object at the same path */
+                manager_dbus_emit_object_replaced(m, d);
         manager_sync_missing(m);  /* drops the placeholder */
         manager_dbus_emit_device_added(m, d, !was_missing);
+        dirty_related(m, d);
+        if (was_missing)
+                manager_device_dirty(m, &d->address);
         if (reservation_id_of(m, &d->address, &mr)) {
                 check_identity(m, mr, d);
                 reservation_function_returned(m, mr);
@@ -156,8 +176,8 @@ static void device_gone(Manager *m, PciDevice *d) {
         char msg[256];
 
         if (reservation_id_of(m, &d->address, &mr)) {
-                manager_sync_missing(m);  /* makes the placeholder: it stays exported */
                 manager_dbus_emit_device_removed(m, d, false);
+                manager_device_dirty(m, &d->address);
                 snprintf(msg, sizeof msg, "%s disappeared from the host", d->name);
                 log_warning("Reservation %s: %s.", mr->data->id, msg);
                 manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
@@ -191,6 +211,53 @@ static void driver_changed(Manager *m, const PciDevice *d, const char *old, cons
         }
 }
 
+/* sriov_disable() removes the VFs and sends no event for the PF: take
+ * the VF out of its PF's list here. */
+static bool pf_drop_vf(Manager *m, PciDevice *pf, const PciAddress *vf) {
+        for (size_t i = 0; i < pf->n_virtfns; i++)
+                if (pci_address_equal(&pf->virtfns[i], vf)) {
+                        memmove(pf->virtfns + i, pf->virtfns + i + 1, (pf->n_virtfns - i - 1) * sizeof(PciAddress));
+                        pf->n_virtfns--;
+                        if (pf->sriov_numvfs > (int) pf->n_virtfns)
+                                pf->sriov_numvfs = (int) pf->n_virtfns;
+                        manager_device_dirty(m, &pf->address);
+                        return true;
+                }
+        return false;
+}
+
+static void vf_gone(Manager *m, const PciDevice *vf) {
+        PciDevice *pf = vf->is_vf ? topology_find(m->topology, &vf->physfn) : NULL;
+
+        if (pf && pf_drop_vf(m, pf, &vf->address))
+                return;
+        /* its physfn link may never have been read (it comes after the
+         * VF's add event): ask the PFs */
+        for (size_t i = 0; i < m->topology->n_devices; i++)
+                if (m->topology->devices[i]->n_virtfns > 0 && pf_drop_vf(m, m->topology->devices[i], &vf->address))
+                        return;
+}
+
+/* A reserved function that went: what it was stays visible, without
+ * what only a present function has. */
+static void keep_as_placeholder(Manager *m, PciDevice *d) {
+        PciDevice *old = NULL;
+
+        d->missing = true;
+        free(d->driver);
+        d->driver = NULL;
+        free(d->driver_override);
+        d->driver_override = NULL;
+        d->iommu_group = -1;
+        if (topology_add(m->missing, d, &old) < 0) {
+                pci_device_free(d);
+                log_oom();
+                manager_sync_missing(m);  /* a minimal one then */
+                return;
+        }
+        pci_device_free(old);
+}
+
 static void handle_event(Manager *m, struct udev_device *dev) {
         const char *action = udev_device_get_action(dev), *syspath = udev_device_get_syspath(dev),
                    *sysname = udev_device_get_sysname(dev);
@@ -209,8 +276,13 @@ static void handle_event(Manager *m, struct udev_device *dev) {
                         return;
                 }
                 manager_invalidate_verdicts(m);
+                dirty_related(m, old);
+                vf_gone(m, old);
                 device_gone(m, old);
-                pci_device_free(old);
+                if (manager_reservation_of(m, &a, NULL))
+                        keep_as_placeholder(m, old);  /* stays exported, Present=false */
+                else
+                        pci_device_free(old);
                 return;
         }
 
@@ -238,8 +310,14 @@ static void handle_event(Manager *m, struct udev_device *dev) {
                 device_appeared(m, d);
                 return;
         }
+        if (old->vendor_id != d->vendor_id || old->device_id != d->device_id)
+                /* its remove was missed: another device, another object */
+                manager_dbus_emit_object_replaced(m, d);
         if (!streq(old->driver ?: "", d->driver ?: ""))
                 driver_changed(m, d, old->driver ?: "", d->driver ?: "");
+        if (old->iommu_group != d->iommu_group)
+                dirty_related(m, old);
+        dirty_related(m, d);
         pci_device_free(old);
         manager_device_dirty(m, &a);
 }

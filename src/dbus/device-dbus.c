@@ -22,12 +22,26 @@ int device_object_path(const PciDevice *d, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-static void group_changed(Manager *m, int group) {
+/* A group's members changed (delta: +1 a member came, -1 one went, 0 a
+ * member changed): the group object appeared with its first member, went
+ * with its last, or its properties changed. */
+static void group_changed(Manager *m, int group, int delta) {
         _cleanup_free_ char *gpath = NULL;
+        IommuGroup *g;
 
         if (group < 0 || !m->bus || group_object_path((unsigned) group, &gpath) < 0)
                 return;
-        (void) sd_bus_emit_properties_changed(m->bus, gpath, "org.pciassign1.Group", "Devices", "Viable", NULL);
+        g = topology_find_group(m->topology, (unsigned) group);
+        if (!g) {
+                if (delta < 0)
+                        (void) sd_bus_emit_interfaces_removed(m->bus, gpath, "org.pciassign1.Group", NULL);
+                return;
+        }
+        if (delta > 0 && g->n_members == 1)
+                (void) sd_bus_emit_object_added(m->bus, gpath);
+        else
+                (void) sd_bus_emit_properties_changed(m->bus, gpath, "org.pciassign1.Group", "Devices", "Viable",
+                                                      NULL);
 }
 
 static int device_find(sd_bus *bus, const char *path, const char *interface,
@@ -334,7 +348,7 @@ void manager_dbus_emit_device_added(Manager *m, const PciDevice *d, bool new_obj
                                                    "DriverOverride", "Verdict", "Reasons", "IOMMUGroup", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
-        group_changed(m, d->iommu_group);
+        group_changed(m, d->iommu_group, +1);
 }
 
 void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool object_gone) {
@@ -357,7 +371,7 @@ void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool objec
                                                    "Verdict", "Reasons", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
-        group_changed(m, d->iommu_group);
+        group_changed(m, d->iommu_group, -1);
 }
 
 void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new) {
@@ -402,5 +416,16 @@ void manager_dbus_device_properties_changed(Manager *m, const PciAddress *a) {
                                            NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);
-        group_changed(m, d->iommu_group);
+        group_changed(m, d->iommu_group, 0);
+}
+
+/* The function at d's address is another device than the object showed
+ * (other const properties): the object goes and comes again. */
+void manager_dbus_emit_object_replaced(Manager *m, const PciDevice *d) {
+        _cleanup_free_ char *path = NULL;
+
+        if (!m->bus || device_object_path(d, &path) < 0)
+                return;
+        (void) sd_bus_emit_interfaces_removed(m->bus, path, "org.pciassign1.Device", NULL);
+        (void) sd_bus_emit_object_added(m->bus, path);
 }

@@ -41,6 +41,7 @@ void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool objec
 void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new);
 void manager_dbus_emit_conflict(Manager *m, const PciAddress *a, const char *id, const char *message);
 void manager_dbus_device_properties_changed(Manager *m, const PciAddress *a);
+void manager_dbus_emit_object_replaced(Manager *m, const PciDevice *d);
 
 /* PropertiesChanged of the verdict-related properties of one function */
 void manager_dbus_device_verdict_changed(Manager *m, const PciAddress *a);
