@@ -13,6 +13,7 @@
  * to a function of a prepared or in-use reservation is a Conflict too,
  * undone through the job queue. */
 #include <errno.h>
+#include <inttypes.h>
 #include <libudev.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,43 @@ static void handle_event(Manager *m, struct udev_device *dev) {
         manager_device_dirty(m, &a);
 }
 
+/* Back-pressure: when clients read our signals slower than udev makes
+ * events (a stopped bus, a slow subscriber), sd-bus would queue signals
+ * without bound.  Stop reading events instead: they wait in the monitor's
+ * socket buffer, and reading resumes once the queue has drained. */
+#define SIGNAL_QUEUE_HIGH 4096
+
+static int on_drain_check(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t n = 0;
+
+        if (m->bus && sd_bus_get_n_queued_write(m->bus, &n) >= 0 && n > SIGNAL_QUEUE_HIGH / 4)
+                return sd_event_source_set_time_relative(s, 10 * USEC_PER_MSEC) < 0 ? 0 :
+                       sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        log_debug("Signal queue drained (%" PRIu64 "), reading udev events again.", n);
+        (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
+        return 0;
+}
+
+static void maybe_pause(Manager *m) {
+        uint64_t n = 0;
+
+        if (!m->bus || sd_bus_get_n_queued_write(m->bus, &n) < 0 || n <= SIGNAL_QUEUE_HIGH)
+                return;
+        log_debug("%" PRIu64 " signals queued: pausing the udev monitor.", n);
+        (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_OFF);
+        if (!m->drain_source) {
+                if (sd_event_add_time_relative(m->event, &m->drain_source, CLOCK_MONOTONIC, 10 * USEC_PER_MSEC, 0,
+                                               on_drain_check, m) < 0) {
+                        (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
+                        return;
+                }
+        } else {
+                (void) sd_event_source_set_time_relative(m->drain_source, 10 * USEC_PER_MSEC);
+                (void) sd_event_source_set_enabled(m->drain_source, SD_EVENT_ONESHOT);
+        }
+}
+
 static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
 
@@ -334,6 +372,7 @@ static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 handle_event(m, dev);
                 udev_device_unref(dev);
         }
+        maybe_pause(m);
         return 0;
 }
 
@@ -385,6 +424,7 @@ int manager_udev_attach(Manager *m) {
 
 void manager_udev_stop(Manager *m) {
         m->udev_source = sd_event_source_disable_unref(m->udev_source);
+        m->drain_source = sd_event_source_disable_unref(m->drain_source);
         m->flush_source = sd_event_source_disable_unref(m->flush_source);
         m->monitor = udev_monitor_unref(m->monitor);
         free(m->dirty);

@@ -80,6 +80,7 @@ typedef struct Manager {
         /* udev (manager-udev.c) */
         struct udev_monitor *monitor;
         sd_event_source *udev_source;
+        sd_event_source *drain_source;   /* back-pressure, see maybe_pause() */
         /* functions whose properties changed in this iteration: one
          * PropertiesChanged each, from flush_source */
         PciAddress *dirty;
