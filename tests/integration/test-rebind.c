@@ -907,7 +907,10 @@ static void test_prepare_rollback_fails(void) {
         g_assert_cmpstr(last_error, !=, "");
         assert_sys_driver(h, MF0, "vfio-pci");
         assert_host(h, MF1, "e1000e");
-        note("state file after the failed rollback:\n%s", state_text(h));
+        {
+                g_autofree gchar *st = state_text(h);
+                note("state file after the failed rollback:\n%s", st);
+        }
 
         /* Prepare is allowed from degraded */
         harness_stop_daemon(h);
