@@ -11,7 +11,8 @@
  *
  * Prints "bare-rebind OP N-functions NS" on stdout (CLOCK_MONOTONIC) and
  * exits 1 if a write failed or the driver at the end is not the expected
- * one.  No argument checking beyond what the kernel does: a test tool. */
+ * one.  No argument checking beyond what the kernel does: a test tool,
+ * which refuses to run anywhere but in the test VM. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -94,6 +95,23 @@ int main(int argc, char *argv[]) {
         struct timespec a, b;
         int r = 0;
 
+        /* It writes to the real /sys: only inside the test VM, whose
+         * kernel command line tests/vm/run-vm.sh marks with vmtest= */
+        {
+                char cmdline[4096] = "";
+                FILE *f = fopen("/proc/cmdline", "re");
+
+                if (f) {
+                        if (!fgets(cmdline, sizeof cmdline, f))
+                                cmdline[0] = 0;
+                        fclose(f);
+                }
+                if (!strstr(cmdline, "vmtest=")) {
+                        fprintf(stderr, "%s: refusing to run outside the test VM (no vmtest= on the kernel command "
+                                "line): it rebinds real PCI devices.\n", argv[0]);
+                        return 2;
+                }
+        }
         if (argc < 4 || (strcmp(argv[1], "prepare") != 0 && strcmp(argv[1], "unprepare") != 0)) {
                 fprintf(stderr, "usage: %s prepare|unprepare DRIVER ADDRESS...\n", argv[0]);
                 return 2;
