@@ -7,6 +7,8 @@
 # as they are. Prints the guest's `ok`/`FAIL` lines and its final
 # "N passed, N failed" line; exit status 0 only if the guest reported no
 # failure (a timeout or a crash without that line is a failure).
+# A scenario may have host steps: host/SCENARIO.sh before the boot,
+# host/SCENARIO-during.sh during it (see below).
 # Environment: TIMEOUT (s; default: the scenario's own "# vm-timeout: SECONDS"
 # line in guest/test-SCENARIO.sh if it has one, else 240), ACCEL, VERBOSE (see
 # run-vm.sh).
@@ -42,6 +44,32 @@ prepare_outd() {
     fi
 }
 prepare_outd
+# Optional host-side step during the boot: host/SCENARIO-during.sh
+# MONITOR_SOCKET LOG_FILE runs in the background from right before the boot
+# until after QEMU has exited (e.g. hotplug through the HMP monitor when the
+# guest prints a marker on the console). Its output follows the guest's
+# checks with a "host: " prefix; a non-zero exit status is a failed check.
+DURING=$VM/host/$T-during.sh
+DLOG=$WORK/logs/$T-during.log
+DURING_PID=""
+start_during() {
+    rm -f "$LOG"     # the step must not see the markers of an earlier boot
+    [ -f "$DURING" ] || return 0
+    bash "$DURING" "$WORK/mon-$T.sock" "$LOG" > "$DLOG" 2>&1 &
+    DURING_PID=$!
+}
+# stop_during SECONDS: wait that long for the step to end, then kill it; DRC = its status
+stop_during() {
+    DRC=0
+    [ -n "$DURING_PID" ] || return 0
+    for _ in $(seq $(($1 * 10))); do kill -0 "$DURING_PID" 2> /dev/null || break; sleep 0.1; done
+    if kill -0 "$DURING_PID" 2> /dev/null; then
+        kill "$DURING_PID" 2> /dev/null
+        echo "(run-test: host step killed, still running $1 s after QEMU exited)" >> "$DLOG"
+    fi
+    wait "$DURING_PID"; DRC=$?
+    DURING_PID=""
+}
 # QEMU 7.2's multi-threaded TCG has been seen to die of SIGSEGV during the
 # guest's boot (CI, scenario inventory, 7 s in, nothing from our code had run
 # yet). That is the emulator crashing, not a test result: boot the scenario
@@ -50,17 +78,27 @@ prepare_outd
 BOOT_TIMEOUT=${TIMEOUT:-$(sed -n 's/^# vm-timeout: *\([0-9][0-9]*\) *$/\1/p' \
     "$VM/guest/test-$T.sh" "$VM/guest/$T.sh" 2> /dev/null | head -1)}
 for attempt in 1 2; do
+    start_during
     TIMEOUT=${BOOT_TIMEOUT:-240} "$VM/run-vm.sh" "$T"
     rc=$?
+    stop_during 20
     case $rc in 132|134|135|136|139) ;; *) break ;; esac
     if tr -d '\r' < "$LOG" | grep -aqE '^[0-9]+ passed, [0-9]+ failed$'; then break; fi
     [ $attempt = 2 ] && break
     cp "$LOG" "$LOG.crash$attempt"
+    [ -f "$DURING" ] && cp "$DLOG" "$DLOG.crash$attempt"
     echo "run-test: QEMU itself died (rc=$rc, signal $((rc - 128))) before the guest reported; log kept as $LOG.crash$attempt; booting scenario $T again"
     prepare_outd
 done
 tr -d '\r' < "$LOG" | grep -aE '^(ok|FAIL) - |^    ' | grep -av 'has no peer'
 res=$(tr -d '\r' < "$LOG" | grep -aE '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+if [ -f "$DURING" ]; then
+    sed 's/^/host: /' "$DLOG"
+    if [ "$DRC" != 0 ]; then
+        echo "FAIL - scenario $T: host step $T-during.sh exited with status $DRC; log: $DLOG"
+        [ -n "$res" ] && res="${res%% *} passed, $(( $(echo "$res" | sed -E 's/.* ([0-9]+) failed$/\1/') + 1 )) failed"
+    fi
+fi
 if [ -z "$res" ]; then
     [ $rc = 124 ] && why="timed out" || why="no result line (qemu rc=$rc)"
     echo "FAIL - scenario $T: $why; log: $LOG"
