@@ -476,12 +476,18 @@ int manager_release(Manager *m, ManagedReservation *mr, sd_bus_error *error) {
                                          "Reservation %s is %s; its functions must be given back first",
                                          mr->data->id, reservation_state_to_string(mr->data->state));
 
+        size_t at = 0;
+        while (at < m->n_reservations && m->reservations[at] != mr)
+                at++;
         manager_remove_reservation(m, mr);
         r = manager_save_reservations(m);
         if (r < 0) {
-                /* keep it: the stored state and ours must agree.  The array
-                 * never shrinks, so there is room to put it back. */
-                m->reservations[m->n_reservations++] = mr;
+                /* keep it, where it was: the stored state and ours must
+                 * agree.  The array never shrinks, so there is room. */
+                memmove(m->reservations + at + 1, m->reservations + at,
+                        (m->n_reservations - at) * sizeof(*m->reservations));
+                m->reservations[at] = mr;
+                m->n_reservations++;
                 return sd_bus_error_setf(error, BUS_ERROR_OPERATION_FAILED,
                                          "Cannot store the release in %s: %s", m->state_dir, strerror(-r));
         }

@@ -74,6 +74,8 @@ static inline bool bus_label_decode(const char *path, const char *prefix, char *
                 if (i + 1 >= size)
                         return false;
                 if (f[0] == '_' && (a = bus_label_unhex(f[1])) >= 0 && (b = bus_label_unhex(f[2])) >= 0) {
+                        if (a == 0 && b == 0)
+                                return false;  /* a NUL would hide what follows */
                         buf[i++] = (char) (a << 4 | b);
                         f += 2;
                 } else

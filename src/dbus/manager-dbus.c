@@ -127,22 +127,44 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
 
 static int method_check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_strv_free_ char **addrs = NULL;
+        _cleanup_free_ const char **addrs = NULL;   /* into msg */
         Manager *m = userdata;
         const char *owner;
         size_t n;
         int r;
 
-        r = sd_bus_message_read_strv(msg, &addrs);
+        /* not sd_bus_message_read_strv(): it copies every string and grows
+         * its array one entry at a time (quadratic), before any limit */
+        r = sd_bus_message_enter_container(msg, 'a', "s");
+        if (r < 0)
+                return r;
+        n = 0;
+        for (;;) {
+                const char *s;
+
+                r = sd_bus_message_read(msg, "s", &s);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (n >= MAX_LIST_ENTRIES)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Too many addresses (> %d)",
+                                                 MAX_LIST_ENTRIES);
+                if (n % 64 == 0) {
+                        const char **na = realloc(addrs, (n + 64 + 1) * sizeof(char *));
+                        if (!na)
+                                return -ENOMEM;
+                        addrs = na;
+                }
+                addrs[n++] = s;
+                addrs[n] = NULL;
+        }
+        r = sd_bus_message_exit_container(msg);
         if (r < 0)
                 return r;
         r = sd_bus_message_read(msg, "s", &owner);
         if (r < 0)
                 return r;
-        n = strv_length(addrs);
-        if (n > MAX_LIST_ENTRIES)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Too many addresses (%zu > %d)",
-                                         n, MAX_LIST_ENTRIES);
         if (*owner && !reservation_owner_is_valid(owner))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                         "Invalid owner: expected 1-256 bytes of printable UTF-8");

@@ -28,6 +28,17 @@ static int reservation_find(sd_bus *bus, const char *path, const char *interface
         r = manager_find_reservation(m, label);
         if (!r)
                 return 0;
+        {
+                /* only the path we hand out: the decoded label stops at an
+                 * escaped NUL ("r1_00junk" is no alias of r1) */
+                _cleanup_free_ char *canon = NULL;
+
+                k = reservation_object_path(r->data->id, &canon);
+                if (k < 0)
+                        return k;
+                if (!streq(canon, path))
+                        return 0;
+        }
         *found = r;
         return 1;
 }
