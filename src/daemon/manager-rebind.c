@@ -1273,12 +1273,9 @@ int manager_rebind_start(Manager *m) {
                 }
         }
 #endif
-        r = sysfs_context_open("/sys", &m->sysfs);
+        r = sysfs_context_open(m->sysfs_root, &m->sysfs);
         if (r < 0)
-                return log_error_errno(r, "Failed to open /sys: %m");
-        m->dev_root = strdup("/dev");
-        if (!m->dev_root)
-                return log_oom();
+                return log_error_errno(r, "Failed to open %s: %m", m->sysfs_root);
         r = job_queue_new(m->event, &m->jobs);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the job queue: %m");
@@ -1295,8 +1292,6 @@ void manager_rebind_stop(Manager *m) {
         m->n_rebind_jobs = 0;
         detached_free_all(m);
         sysfs_context_close(&m->sysfs);
-        free(m->dev_root);
-        m->dev_root = NULL;
 }
 
 /* Re-reads one function's driver and override into the model. */

@@ -49,6 +49,12 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         r = dir_from_env("RUNTIME_DIRECTORY", RUNTIME_DIR_DEFAULT, &m->runtime_dir);
         if (r < 0)
                 goto fail;
+        m->sysfs_root = strdup(opts->sysfs_root ?: "/sys");
+        m->dev_root = strdup(opts->dev_root ?: "/dev");
+        if (!m->sysfs_root || !m->dev_root) {
+                r = log_oom();
+                goto fail;
+        }
 
         m->missing = topology_new();
         if (!m->missing) {
@@ -221,6 +227,8 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m->state_dir);
         free(m->runtime_dir);
+        free(m->sysfs_root);
+        free(m->dev_root);
         free(m);
         return NULL;
 }

@@ -94,11 +94,16 @@ typedef struct Manager {
         bool read_only;
         char *state_dir;
         char *runtime_dir;
+        char *sysfs_root;          /* where rebinds write: "/sys" */
 } Manager;
 
 typedef struct ManagerOptions {
         bool read_only;
         uint64_t job_timeout_usec;
+        /* NULL: "/sys" and "/dev".  Others only for the fuzzer
+         * (fuzz/fuzz-dbus.c), which binds in a tree of its own. */
+        const char *sysfs_root;
+        const char *dev_root;
 } ManagerOptions;
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
