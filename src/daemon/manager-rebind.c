@@ -1023,6 +1023,9 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
         r = rebind_job_new(m, kind, res->n_functions, &rj);
         if (r < 0)
                 return r;
+        if (kind == REBIND_PREPARE)
+                /* asked for: host drivers taking it are counted anew */
+                mr->takeovers = 0;
         memcpy(rj->id, res->id, sizeof rj->id);
         rj->release_after = release_after;
         rj->driver = strdup(res->driver ?: "vfio-pci");

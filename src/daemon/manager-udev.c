@@ -11,7 +11,8 @@
  * comes back at the address, the reservation is whole again and, if it was
  * prepared, prepared again through the job queue.  A host driver binding
  * to a function of a prepared or in-use reservation is a Conflict too,
- * undone through the job queue. */
+ * undone through the job queue, up to TAKEOVER_MAX times a minute: then
+ * the reservation stays degraded until someone calls Prepare. */
 #include <errno.h>
 #include <inttypes.h>
 #include <libudev.h>
@@ -191,6 +192,22 @@ static bool driver_is_host(const char *drv) {
         return drv && *drv && !pci_driver_is_vfio(drv) && !streq(drv, "pci-stub");
 }
 
+/* Counts a host driver's taking a function of mr; false when that
+ * happened more than TAKEOVER_MAX times in TAKEOVER_WINDOW_USEC: something
+ * on the host (a udev rule, driverctl) keeps binding it, and binding it
+ * back again would only fight it. */
+static bool takeover_may_rebind(Manager *m, ManagedReservation *mr) {
+        uint64_t now = 0;
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (mr->takeovers == 0 || now - mr->takeover_window_start_usec > TAKEOVER_WINDOW_USEC) {
+                mr->takeover_window_start_usec = now;
+                mr->takeovers = 0;
+        }
+        mr->takeovers++;
+        return mr->takeovers <= TAKEOVER_MAX;
+}
+
 static void driver_changed(Manager *m, const PciDevice *d, const char *old, const char *new) {
         ManagedReservation *mr = NULL;
 
@@ -200,8 +217,20 @@ static void driver_changed(Manager *m, const PciDevice *d, const char *old, cons
         if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_IN_USE ||
             (mr->data->state == RESERVATION_DEGRADED &&
              (mr->state_before_degraded == RESERVATION_PREPARED || mr->state_before_degraded == RESERVATION_IN_USE))) {
-                char msg[256];
+                char msg[512];
 
+                if (!takeover_may_rebind(m, mr)) {
+                        snprintf(msg, sizeof msg,
+                                 "host driver %s bound to %s of reservation %s again: %u times within %llu s, "
+                                 "not binding it back any more (a udev rule or driverctl on the host may be "
+                                 "binding it); call Prepare to try again",
+                                 new, d->name, mr->data->id, mr->takeovers,
+                                 (unsigned long long) (TAKEOVER_WINDOW_USEC / 1000000ULL));
+                        log_warning("%s.", msg);
+                        manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
+                        manager_reservation_degrade(m, mr, msg);
+                        return;
+                }
                 snprintf(msg, sizeof msg, "host driver %s bound to %s of %s reservation %s", new, d->name,
                          reservation_state_to_string(mr->data->state), mr->data->id);
                 log_warning("%s; binding it to %s again.", msg, mr->data->driver);

@@ -35,7 +35,15 @@ typedef struct ManagedReservation {
         ReservationState state_before_degraded;  /* what it goes back to */
         bool orphan;               /* transient, owner gone with an earlier
                                     * daemon: given back and dropped at start */
+        /* host drivers taking its functions back (manager-udev.c): after
+         * TAKEOVER_MAX within TAKEOVER_WINDOW_USEC the daemon stops
+         * binding them back; Prepare starts counting again */
+        uint64_t takeover_window_start_usec;
+        unsigned takeovers;
 } ManagedReservation;
+
+#define TAKEOVER_MAX 3
+#define TAKEOVER_WINDOW_USEC (60ULL * 1000000ULL)
 
 /* The daemon's state: the model of the host and the connections that feed
  * and export it.  D-Bus objects (src/dbus/) read it; only the manager

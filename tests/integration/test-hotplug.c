@@ -1862,6 +1862,70 @@ static void test_host_driver_takes_prepared_rebind_fails(void) {
         harness_free(h);
 }
 
+/* Something on the host (a udev rule, driverctl) keeps binding the host
+ * driver: the daemon binds the function back TAKEOVER_MAX (3) times in a
+ * minute, then stops fighting and leaves the reservation degraded, saying
+ * why, until someone calls Prepare. */
+static void test_host_driver_keeps_taking(void) {
+        Harness *h = start(TRUE);
+        Rec *rec = rec_new(h);
+        g_autofree gchar *rpath = reserve(h, "vm1", NIC3), *syspath = tb_syspath(h, NIC3), *le = NULL;
+        guint from;
+
+        res_call_ok(h, rpath, "Prepare");
+        g_assert_true(wait_testbed_driver(h, NIC3, "vfio-pci"));
+        for (guint i = 1; i <= 3; i++) {
+                from = sync_daemon(h, rec);
+                tb_unbind(h, syspath);
+                rec_wait(rec, from, "DriverChanged ('" NIC3 "', 'vfio-pci', '')");
+                tb_bind(h, syspath, "e1000e");
+                rec_expect(rec, &from, (const char *const[]) {
+                        "Conflict ('" NIC3 "', 'r1', *e1000e*)",
+                        "DriverChanged ('" NIC3 "', 'e1000e', 'vfio-pci')",
+                        "ReservationChanged ('r1', 'prepared')",
+                        NULL });
+                if (!wait_testbed_driver(h, NIC3, "vfio-pci"))
+                        g_error("takeover %u: %s was not bound to vfio-pci again", i, NIC3);
+                g_test_message("takeover %u undone", i);
+        }
+
+        /* the 4th within the minute: left alone */
+        from = sync_daemon(h, rec);
+        tb_unbind(h, syspath);
+        rec_wait(rec, from, "DriverChanged ('" NIC3 "', 'vfio-pci', '')");
+        tb_bind(h, syspath, "e1000e");
+        rec_expect(rec, &from, (const char *const[]) {
+                "Conflict ('" NIC3 "', 'r1', *not binding it back any more*)",
+                NULL });
+        sync_daemon(h, rec);
+        rec_none(rec, from, "DriverChanged ('" NIC3 "', 'e1000e', 'vfio-pci')");
+        {
+                g_autofree gchar *drv = harness_sys_driver(h, NIC3);
+                g_assert_cmpstr(drv, ==, "e1000e");
+        }
+        assert_res_state(h, rpath, "degraded");
+        le = prop_s(h, rpath, RES_IFACE, "LastError");
+        g_test_message("LastError: %s", le);
+        g_assert_nonnull(strstr(le, "4 times within 60 s"));
+        g_assert_nonnull(strstr(le, "call Prepare"));
+
+        /* Prepare: bound again, counted anew */
+        res_call_ok(h, rpath, "Prepare");
+        g_assert_true(wait_testbed_driver(h, NIC3, "vfio-pci"));
+        assert_res_state(h, rpath, "prepared");
+        from = sync_daemon(h, rec);
+        tb_unbind(h, syspath);
+        rec_wait(rec, from, "DriverChanged ('" NIC3 "', 'vfio-pci', '')");
+        tb_bind(h, syspath, "e1000e");
+        rec_wait(rec, from, "DriverChanged ('" NIC3 "', 'e1000e', 'vfio-pci')");
+        if (!wait_testbed_driver(h, NIC3, "vfio-pci"))
+                g_error("%s was not bound to vfio-pci again after Prepare", NIC3);
+
+        rec_free(rec);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
 /* ---- 8. a burst for one function: PropertiesChanged coalesced ---- */
 
 static void test_coalescing(void) {
@@ -2219,6 +2283,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/hotplug/host-driver-takes-prepared", test_host_driver_takes_prepared);
         g_test_add_func("/hotplug/host-driver-takes-prepared/rebind-fails",
                         test_host_driver_takes_prepared_rebind_fails);
+        g_test_add_func("/hotplug/host-driver-keeps-taking", test_host_driver_keeps_taking);
         g_test_add_func("/hotplug/coalescing", test_coalescing);
         g_test_add_func("/hotplug/flood", test_flood);
         g_test_add_func("/hotplug/vf-burst-256", test_vf_burst);
