@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "describe.h"
 #include "log.h"
 #include "manager-dbus.h"
 #include "manager.h"
@@ -288,6 +289,18 @@ static void keep_as_placeholder(Manager *m, PciDevice *d) {
         pci_device_free(old);
 }
 
+/* Whether a and b read the same: every field a Device property shows is
+ * in describe_device() (the rest derive from them and the reservations).
+ * Errors say "different", which only costs a signal. */
+static bool device_reads_same(const PciDevice *a, const PciDevice *b) {
+        json_object *ja = describe_device(a), *jb = describe_device(b);
+        bool same = ja && jb && json_object_equal(ja, jb);
+
+        json_object_put(ja);
+        json_object_put(jb);
+        return same;
+}
+
 static void handle_event(Manager *m, struct udev_device *dev) {
         const char *action = udev_device_get_action(dev), *syspath = udev_device_get_syspath(dev),
                    *sysname = udev_device_get_sysname(dev);
@@ -328,6 +341,14 @@ static void handle_event(Manager *m, struct udev_device *dev) {
                 return;
         }
 
+        old = topology_find(m->topology, &a);
+        if (old && streq(action, "change") && device_reads_same(old, d)) {
+                /* a change event that changed nothing we show: no signal */
+                log_debug("udev: change of %s: nothing changed.", sysname);
+                pci_device_free(d);
+                return;
+        }
+        old = NULL;
         r = topology_add(m->topology, d, &old);
         if (r < 0) {
                 pci_device_free(d);
