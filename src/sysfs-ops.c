@@ -200,11 +200,24 @@ static int do_unbind(const SysfsContext *c, const Device *d, const char *driver,
 }
 
 static int do_probe(const SysfsContext *c, const Device *d, SysfsError *err) {
+        char drv[DRIVER_NAME_MAX + 1];
         int r = check_identity(d, err);
 
         if (r < 0)
                 return r;
         r = write_attr(c->root_fd, "bus/pci/drivers_probe", d->addr);
+        if (r == -EINVAL || r == -EBUSY) {
+                /* drivers_probe_store() says EINVAL whenever device_attach()
+                 * was negative: a probe racing ours (the device got a
+                 * driver between the kernel's check and its probe) or a
+                 * device still settling after a blocked unbind from vfio
+                 * (seen under QEMU).  Try once more, a moment later; a
+                 * driver bound meanwhile is for the verify step to judge. */
+                (void) usleep(100 * 1000);
+                r = write_attr(c->root_fd, "bus/pci/drivers_probe", d->addr);
+                if ((r == -EINVAL || r == -EBUSY) && read_driver_at(d->fd, drv, sizeof drv) >= 0 && drv[0])
+                        r = 0;
+        }
         if (r < 0)
                 return fail(err, SYSFS_STEP_PROBE, r, true, d->addr, "drivers_probe");
         return 0;

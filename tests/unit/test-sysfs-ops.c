@@ -338,6 +338,28 @@ static void test_fail_probe(Fixture *f, gconstpointer data) {
                       "probe drivers_probe \"0000:00:02.0\" ok\n");
 }
 
+/* drivers_probe says EINVAL when device_attach() was negative (a probe
+ * racing ours, a device still settling after a blocked unbind from vfio):
+ * tried once more; the second answer counts. */
+static void test_probe_einval_once(Fixture *f, gconstpointer data) {
+        (void) data;
+        g_setenv("FAKEKERNEL_FAIL", "probe:0000:00:02.0:EINVAL#1", TRUE);
+        g_assert_cmpint(bind_e1000e(f, "0000:00:02.0", "vfio-pci"), ==, 0);
+        assert_driver(f, "0000:00:02.0", "vfio-pci");
+        assert_log(f, "override 0000:00:02.0 \"vfio-pci\" ok\n"
+                      "unbind e1000e \"0000:00:02.0\" ok\n"
+                      "probe drivers_probe \"0000:00:02.0\" EINVAL\n"
+                      "probe drivers_probe \"0000:00:02.0\" ok\n");
+}
+
+static void test_probe_einval_twice(Fixture *f, gconstpointer data) {
+        (void) data;
+        g_setenv("FAKEKERNEL_FAIL", "probe:0000:00:02.0:EINVAL", TRUE);
+        assert_error(f, bind_e1000e(f, "0000:00:02.0", "vfio-pci"), EINVAL, SYSFS_STEP_PROBE,
+                     "0000:00:02.0: drivers_probe: Invalid argument");
+        assert_driver(f, "0000:00:02.0", "");
+}
+
 static void test_fail_probe_nothing(Fixture *f, gconstpointer data) {
         (void) data;
         g_setenv("FAKEKERNEL_FAIL", "probe-nothing:0000:00:02.0", TRUE);
@@ -572,6 +594,8 @@ int main(int argc, char **argv) {
         add("/sysfs-ops/fail/unbind-vfio", test_fail_unbind_vfio);
         add("/sysfs-ops/fail/probe", test_fail_probe);
         add("/sysfs-ops/fail/probe-nothing", test_fail_probe_nothing);
+        add("/sysfs-ops/probe-einval-once", test_probe_einval_once);
+        add("/sysfs-ops/fail/probe-einval-twice", test_probe_einval_twice);
         add("/sysfs-ops/fail/restore-probe", test_fail_restore_probe);
         add("/sysfs-ops/fail/restore-bind", test_fail_restore_bind);
         add("/sysfs-ops/fail/reset", test_fail_reset);
