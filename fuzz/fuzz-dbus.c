@@ -56,7 +56,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -391,8 +390,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         snprintf(run_dir, sizeof run_dir, "%s/run", tmp_root);
         build_tree();
         empty_dir(dev_root);
-        if (mkdirat(AT_FDCWD, dev_root, 0755) < 0 && errno != EEXIST)
-                die(dev_root, errno);
         {
                 char vfio[PATH_MAX + 8];
                 snprintf(vfio, sizeof vfio, "%s/vfio", dev_root);
