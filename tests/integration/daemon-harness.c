@@ -761,3 +761,14 @@ guint harness_uevent_send(Harness *h, HarnessUevent *ev) {
 guint harness_uevent(Harness *h, const char *syspath, const char *action) {
         return harness_uevent_send(h, harness_uevent_new(h, syspath, action));
 }
+
+GVariant *harness_functions_v(const char *const *assigned, const char *const *unassigned) {
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a(sb)"));
+        for (const char *const *a = assigned; a && *a; a++)
+                g_variant_builder_add(&b, "(sb)", *a, TRUE);
+        for (const char *const *a = unassigned; a && *a; a++)
+                g_variant_builder_add(&b, "(sb)", *a, FALSE);
+        return g_variant_builder_end(&b);
+}

@@ -49,6 +49,10 @@ int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_arg
 void harness_stop_daemon(Harness *h);
 
 /* Synchronous call on org.pciassign1; returns the reply or sets error. */
+/* Reserve()'s a(sb): the assigned functions, then the others (NULL-ended
+ * lists; either may be NULL). */
+GVariant *harness_functions_v(const char *const *assigned, const char *const *unassigned);
+
 GVariant *harness_call(Harness *h, const char *path, const char *iface, const char *method,
                        GVariant *args, const GVariantType *reply_type, GError **error);
 

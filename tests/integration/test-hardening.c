@@ -109,17 +109,6 @@ static GVariant *mgr_ok(Harness *h, const char *method, GVariant *args, const ch
         return r;
 }
 
-static GVariant *functions_v(const char *const *assigned, const char *const *unassigned) {
-        GVariantBuilder b;
-
-        g_variant_builder_init(&b, G_VARIANT_TYPE("a(sb)"));
-        for (const char *const *a = assigned; a && *a; a++)
-                g_variant_builder_add(&b, "(sb)", *a, TRUE);
-        for (const char *const *a = unassigned; a && *a; a++)
-                g_variant_builder_add(&b, "(sb)", *a, FALSE);
-        return g_variant_builder_end(&b);
-}
-
 static GVariant *empty_opts(void) {
         return g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0);
 }
@@ -130,7 +119,7 @@ static gchar *reserve(Harness *h, const char *owner, const char *const *assigned
         g_autoptr(GVariant) r = NULL;
         gchar *path = NULL;
 
-        r = mgr(h, "Reserve", g_variant_new("(s@a(sb)@a{sv})", owner, functions_v(assigned, unassigned), empty_opts()),
+        r = mgr(h, "Reserve", g_variant_new("(s@a(sb)@a{sv})", owner, harness_functions_v(assigned, unassigned), empty_opts()),
                 "(o)", error);
         if (r)
                 g_variant_get(r, "(o)", &path);
@@ -1228,7 +1217,7 @@ static GVariant *value_for(const char *type) {
         }
         if (g_str_equal(type, "a(sb)")) {
                 const char *const a[] = { NIC3, NULL };
-                return functions_v(a, NULL);
+                return harness_functions_v(a, NULL);
         }
         if (g_str_equal(type, "a{sv}"))
                 return empty_opts();
@@ -1684,7 +1673,7 @@ static void test_malformed(void) {
                         {
                                 const char *const one[] = { *a, NULL };
                                 sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                           g_variant_new("(s@a(sb)@a{sv})", "vm9", functions_v(one, NULL),
+                                           g_variant_new("(s@a(sb)@a{sv})", "vm9", harness_functions_v(one, NULL),
                                                          empty_opts()),
                                            "bad address");
                         }
@@ -1708,7 +1697,7 @@ static void test_malformed(void) {
                         g_variant_builder_init(&ob, G_VARIANT_TYPE("a{sv}"));
                         g_variant_builder_add(&ob, "{sv}", "driver", g_variant_new_string(*d));
                         sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                   g_variant_new("(s@a(sb)a{sv})", "vm9", functions_v(one, NULL), &ob), "bad driver");
+                                   g_variant_new("(s@a(sb)a{sv})", "vm9", harness_functions_v(one, NULL), &ob), "bad driver");
                 }
         }
         /* Reserve: owners, options, lists */
@@ -1720,7 +1709,7 @@ static void test_malformed(void) {
 
                 for (const char *const *o = bad_owners; *o; o++) {
                         sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                   g_variant_new("(s@a(sb)@a{sv})", *o, functions_v(one, NULL), empty_opts()),
+                                   g_variant_new("(s@a(sb)@a{sv})", *o, harness_functions_v(one, NULL), empty_opts()),
                                    "bad owner");
                         if (**o)
                                 sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable",
@@ -1730,24 +1719,24 @@ static void test_malformed(void) {
                         g_variant_builder_init(&ob, G_VARIANT_TYPE("a{sv}"));
                         g_variant_builder_add(&ob, "{sv}", *key, g_variant_new_boolean(TRUE));
                         sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                   g_variant_new("(s@a(sb)a{sv})", "vm9", functions_v(one, NULL), &ob), "bad option");
+                                   g_variant_new("(s@a(sb)a{sv})", "vm9", harness_functions_v(one, NULL), &ob), "bad option");
                 }
                 g_variant_builder_init(&ob, G_VARIANT_TYPE("a{sv}"));
                 g_variant_builder_add(&ob, "{sv}", "persistent", g_variant_new_string("yes"));
                 sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                           g_variant_new("(s@a(sb)a{sv})", "vm9", functions_v(one, NULL), &ob), "option type");
+                           g_variant_new("(s@a(sb)a{sv})", "vm9", harness_functions_v(one, NULL), &ob), "option type");
                 g_variant_builder_init(&ob, G_VARIANT_TYPE("a{sv}"));
                 g_variant_builder_add(&ob, "{sv}", "complete-group",
                                       g_variant_new_variant(g_variant_new_boolean(TRUE)));
                 sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                           g_variant_new("(s@a(sb)a{sv})", "vm9", functions_v(one, NULL), &ob), "option type");
+                           g_variant_new("(s@a(sb)a{sv})", "vm9", harness_functions_v(one, NULL), &ob), "option type");
                 sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                           g_variant_new("(s@a(sb)@a{sv})", "vm9", functions_v(NULL, NULL), empty_opts()),
+                           g_variant_new("(s@a(sb)@a{sv})", "vm9", harness_functions_v(NULL, NULL), empty_opts()),
                            "no functions");
                 {
                         const char *const twice[] = { NIC3, NIC3, NULL };
                         sweep_call(&s, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                   g_variant_new("(s@a(sb)@a{sv})", "vm9", functions_v(twice, NULL), empty_opts()),
+                                   g_variant_new("(s@a(sb)@a{sv})", "vm9", harness_functions_v(twice, NULL), empty_opts()),
                                    "listed twice");
                 }
         }
@@ -1927,7 +1916,7 @@ static void test_malformed(void) {
                                 body = g_variant_new("(@ass)", strv_of(1, placeholder), "");
                         else {
                                 const char *const one[] = { NIC3, NULL };
-                                body = g_variant_new("(s@a(sb)@a{sv})", placeholder, functions_v(one, NULL),
+                                body = g_variant_new("(s@a(sb)@a{sv})", placeholder, harness_functions_v(one, NULL),
                                                      empty_opts());
                         }
                         sweep_raw(&s, raw[i].path ?: res_path, raw[i].iface, raw[i].method, body, placeholder,
@@ -1979,7 +1968,7 @@ static void test_malformed(void) {
                                 g_variant_builder_add(&ob, "{sv}", "persistent", g_variant_new_boolean(TRUE));
                         g_variant_builder_add(&ob, "{sv}", "nope", g_variant_new_boolean(TRUE));
                         sweep_oversized(&s, "Reserve",
-                                        g_variant_new("(s@a(sb)a{sv})", "vm9", functions_v(one, NULL), &ob),
+                                        g_variant_new("(s@a(sb)a{sv})", "vm9", harness_functions_v(one, NULL), &ob),
                                         l_options);
                 }
         }
@@ -2196,7 +2185,7 @@ static void test_crash_loop(void) {
                 if (!res_path) {
                         kind = 0;
                         g_dbus_connection_call(h->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                               g_variant_new("(s@a(sb)@a{sv})", "vm1", functions_v(mf, mf_un),
+                                               g_variant_new("(s@a(sb)@a{sv})", "vm1", harness_functions_v(mf, mf_un),
                                                              empty_opts()),
                                                NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_call_done, pending);
                 } else {

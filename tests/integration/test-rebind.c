@@ -117,17 +117,6 @@ static void assert_ok(const GError *error, const char *what) {
 
 /* ---- calls ---- */
 
-static GVariant *functions_v(const char *const *assigned, const char *const *unassigned) {
-        GVariantBuilder b;
-
-        g_variant_builder_init(&b, G_VARIANT_TYPE("a(sb)"));
-        for (const char *const *a = assigned; a && *a; a++)
-                g_variant_builder_add(&b, "(sb)", *a, TRUE);
-        for (const char *const *a = unassigned; a && *a; a++)
-                g_variant_builder_add(&b, "(sb)", *a, FALSE);
-        return g_variant_builder_end(&b);
-}
-
 static gchar *reserve(Harness *h, const char *owner, const char *const *assigned, const char *const *unassigned) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL;
@@ -136,7 +125,7 @@ static gchar *reserve(Harness *h, const char *owner, const char *const *assigned
 
         g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
         r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                         g_variant_new("(s@a(sb)a{sv})", owner, functions_v(assigned, unassigned), &opts),
+                         g_variant_new("(s@a(sb)a{sv})", owner, harness_functions_v(assigned, unassigned), &opts),
                          G_VARIANT_TYPE("(o)"), &error);
         assert_ok(error, "Reserve");
         g_variant_get(r, "(o)", &path);
@@ -1322,7 +1311,7 @@ static void test_transient_release(void) {
         g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
         g_variant_builder_add(&opts, "{sv}", "persistent", g_variant_new_boolean(FALSE));
         r = g_dbus_connection_call_sync(client, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                        g_variant_new("(s@a(sb)a{sv})", "short-lived", functions_v(mf_both, NULL),
+                                        g_variant_new("(s@a(sb)a{sv})", "short-lived", harness_functions_v(mf_both, NULL),
                                                       &opts),
                                         G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         assert_ok(error, "Reserve");

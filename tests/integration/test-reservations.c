@@ -14,17 +14,6 @@
 
 static const char *const no_args[] = { NULL };
 
-static GVariant *functions_v(const char *const *assigned, const char *const *unassigned) {
-        GVariantBuilder b;
-
-        g_variant_builder_init(&b, G_VARIANT_TYPE("a(sb)"));
-        for (const char *const *a = assigned; a && *a; a++)
-                g_variant_builder_add(&b, "(sb)", *a, TRUE);
-        for (const char *const *a = unassigned; a && *a; a++)
-                g_variant_builder_add(&b, "(sb)", *a, FALSE);
-        return g_variant_builder_end(&b);
-}
-
 static GVariant *opts_v(gboolean complete_group, int persistent) {
         GVariantBuilder b;
 
@@ -42,7 +31,7 @@ static gchar *reserve(Harness *h, const char *owner, const char *const *assigned
         gchar *path = NULL;
 
         r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                         g_variant_new("(s@a(sb)@a{sv})", owner, functions_v(assigned, unassigned),
+                         g_variant_new("(s@a(sb)@a{sv})", owner, harness_functions_v(assigned, unassigned),
                                        opts ?: opts_v(FALSE, -1)),
                          G_VARIANT_TYPE("(o)"), error);
         if (r)
@@ -477,7 +466,7 @@ static void test_transient(void) {
                                                     NULL, NULL, &error);
         g_assert_no_error(error);
         r = g_dbus_connection_call_sync(c2, "org.pciassign1", MANAGER_PATH, MANAGER_IFACE, "Reserve",
-                                        g_variant_new("(s@a(sb)@a{sv})", "vm-transient", functions_v(nic, NULL),
+                                        g_variant_new("(s@a(sb)@a{sv})", "vm-transient", harness_functions_v(nic, NULL),
                                                       opts_v(FALSE, FALSE)),
                                         G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         g_assert_no_error(error);
