@@ -31,6 +31,7 @@ else
     list="smoke $(cd "$VM/guest" && ls test-*.sh | sed "s/^test-//; s/\\.sh$//" | grep -vx smoke)"
 fi
 results=()
+failures=()
 for t in $list; do
     echo "=== scenario $t"
     out=$("$VM/run-test.sh" "$t" "$B" 2>&1)
@@ -43,8 +44,13 @@ for t in $list; do
     [ $rc != 0 ] && [ "$f" = 0 ] && f=1
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
     results+=("$(printf '%-12s %s' "$t" "${res:-no result}")")
+    while IFS= read -r l; do
+        [ -n "$l" ] && failures+=("$t: ${l:0:400}")
+    done < <(echo "$out" | grep -E '^(FAIL|not ok)' | head -20)
 done
 echo "=== VM tier summary ($(( $(date +%s) - t0 )) s, logs in $VM/work/logs)"
 printf '  %s\n' "${results[@]}"
+# the failed checks again: meson shows only the end of a long log
+[ ${#failures[@]} -gt 0 ] && { echo "failed checks:"; printf '  %s\n' "${failures[@]}"; }
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
