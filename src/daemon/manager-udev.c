@@ -165,6 +165,12 @@ static void device_appeared(Manager *m, PciDevice *d) {
                 manager_dbus_emit_object_replaced(m, d);
         manager_sync_missing(m);  /* drops the placeholder */
         manager_dbus_emit_device_added(m, d, !was_missing);
+        /* A driver's probe often ends before we read the add event: its
+         * bind event then changes nothing in the model.  Say it here, so
+         * that every bind a subscriber could not see otherwise is a
+         * DriverChanged (a placeholder has no driver). */
+        if (d->driver && *d->driver)
+                manager_dbus_emit_driver_changed(m, &d->address, "", d->driver);
         dirty_related(m, d);
         if (was_missing)
                 manager_device_dirty(m, &d->address);

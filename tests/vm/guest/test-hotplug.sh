@@ -9,11 +9,9 @@
 # dbus-daemon --system; `pci-assignctl monitor --json` is the subscriber whose
 # output (/tmp/monitor.json) the checks read. Sections (org.pciassign1(5),
 # THIS VERSION and Conflict):
-#  1. a hot-added function: DeviceAdded, its driver e1000e in the JSON
-#     (DriverChanged ""->e1000e, or already in the InterfacesAdded when the
-#     probe was over before the daemon read the add event: the bind event
-#     then changes nothing), its Device object; hot-removed: DeviceRemoved,
-#     object gone.
+#  1. a hot-added function: DeviceAdded, DriverChanged ""->e1000e (also
+#     when the probe was over before the daemon read the add event), its
+#     Device object; hot-removed: DeviceRemoved, object gone.
 #  2. a prepared reservation of a hot-added function whose device is
 #     removed: Conflict, State degraded, Device.Present false; the same device
 #     added again: prepared again through the job queue, on vfio-pci, without
@@ -75,18 +73,16 @@ jwait() {
     done
 }
 # driver_seen ADDR DRIVER: the subscriber learnt that ADDR is on DRIVER: a
-# DriverChanged("" -> DRIVER), or the Device object of its InterfacesAdded
-# already says Driver DRIVER (the daemon reads the function again for each
-# event, org.pciassign1(5) THIS VERSION: when the add event is read after the
-# driver's probe, the bind event changes nothing and no DriverChanged
-# follows); HOW says which
+# DriverChanged("" -> DRIVER), also when the driver's probe ended before the
+# daemon read the add event (org.pciassign1(5), DriverChanged: then it
+# follows the DeviceAdded, whose InterfacesAdded already says Driver DRIVER);
+# HOW says which of the two it was
 driver_seen() {
-    if jhas "$(ev DriverChanged)" "$(addr $1)" '"old_driver":""' "\"new_driver\":\"$2\""; then
-        HOW="DriverChanged(\"\" -> $2)"
-    elif jhas "$(ev InterfacesAdded)" "$(addr $1)" "\"Driver\":\"$2\""; then
-        HOW="no DriverChanged: InterfacesAdded already has Driver $2 (bound before the daemon read the add)"
+    jhas "$(ev DriverChanged)" "$(addr $1)" '"old_driver":""' "\"new_driver\":\"$2\"" || return 1
+    if jhas "$(ev InterfacesAdded)" "$(addr $1)" "\"Driver\":\"$2\""; then
+        HOW="DriverChanged(\"\" -> $2), already bound when the daemon read the add"
     else
-        return 1
+        HOW="DriverChanged(\"\" -> $2), bound after the daemon read the add"
     fi
 }
 # wait_driver_seen SECONDS ADDR DRIVER
