@@ -22,7 +22,8 @@
  *   cpu:    the daemon's CPU time per event (all threads: /proc/PID/stat
  *           and the threads' schedstat, before and after the burst)
  * and the ratios daemon/monitor.  RSS: VmRSS after READY, after the first
- * 10% of the cycles (warm) and after all of them.
+ * 10% of the cycles (warm) and after all of them, each read once the
+ * daemon is idle (its signals all read, then 300 ms without events).
  *
  * How the events travel: umockdev's preload makes each libudev monitor a
  * unix datagram socket $UMOCKDEV_DIR/eventN; this program sends the
@@ -763,6 +764,18 @@ static bool cycles_done(void *userdata) {
         return cw->w->device_added >= cw->want;
 }
 
+static bool never(void *userdata) {
+        return false;
+}
+
+/* The daemon's RSS once it is idle: its last signals read by us and
+ * 300 ms of nothing (it gives the memory of a long signal queue back a
+ * moment after the queue is written out). */
+static long rss_settled(sd_bus *bus, pid_t pid) {
+        (void) pump(bus, never, NULL, 300, pid);
+        return rss_kib(pid);
+}
+
 static void rss_cycles(const char *exe, const char *address, const char *record, unsigned n, GBytes *pfc,
                        GBytes *vfc, GBytes *nicc, long *ret_ready, long *ret_warm, long *ret_after,
                        double *ret_ms, double *ret_cpu_per_event) {
@@ -796,16 +809,16 @@ static void rss_cycles(const char *exe, const char *address, const char *record,
         if (!pump(bus, cycles_done, &cw, 600e3, d.pid))
                 die("the daemon did not follow the cycles (%u of %u)", w.device_added, cw.want);
         pthread_join(th, NULL);
-        *ret_warm = rss_kib(d.pid);
+        *ret_warm = rss_settled(bus, d.pid);
 
         pthread_create(&th, NULL, cycles_thread, &c2);
         cw.want = n;
         if (!pump(bus, cycles_done, &cw, 1800e3, d.pid))
                 die("the daemon did not follow the cycles (%u of %u)", w.device_added, cw.want);
         pthread_join(th, NULL);
-        *ret_after = rss_kib(d.pid);
         *ret_ms = now_ms() - t0;
         *ret_cpu_per_event = (cpu_ms(d.pid) - cpu0) / (2.0 * n);
+        *ret_after = rss_settled(bus, d.pid);
         if (w.device_removed != n)
                 die("%u DeviceRemoved for %u cycles", w.device_removed, n);
         daemon_stop(&d);
@@ -924,8 +937,8 @@ int main(int argc, char *argv[]) {
                 printf("  %-40s %9.4f ms %9.4f ms %8.1fx\n", "CPU time per event", MC, DC, MC > 0 ? DC / MC : 0);
                 printf("  the sender waits while a listener's queue (%s datagrams) is full, so the burst runs at the\n"
                        "  listener's pace; last handled = the monitor's last event; the daemon's PropertiesChanged of\n"
-                       "  the last VF after its bind, which follows its DriverChanged (%u of %u VFs had a DriverChanged\n"
-                       "  '' -> nvme in the last round; the others were read bound at their add)\n",
+                       "  the last VF after its bind, which follows its DriverChanged (%u DriverChanged for %u VFs\n"
+                       "  in the last round: one each, at the bind or, when read bound, right after the DeviceAdded)\n",
                        qlen ? qlen : "?", dchanged, n_vfs);
                 printf("RSS over %u add/remove cycles of %s (%u uevents, %.1f s, %.3f ms CPU/event): %ld KiB after "
                        "READY, %ld KiB after %u cycles, %ld KiB after %u: %+.2f%% since warm (target: within 1%%), "

@@ -14,6 +14,7 @@
  * undone through the job queue, up to TAKEOVER_MAX times a minute: then
  * the reservation stays degraded until someone calls Prepare. */
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <libudev.h>
 #include <stdlib.h>
@@ -382,38 +383,79 @@ static void handle_event(Manager *m, struct udev_device *dev) {
 /* Back-pressure: when clients read our signals slower than udev makes
  * events (a stopped bus, a slow subscriber), sd-bus would queue signals
  * without bound.  Stop reading events instead: they wait in the monitor's
- * socket buffer, and reading resumes once the queue has drained. */
-#define SIGNAL_QUEUE_HIGH 4096
+ * socket buffer, and reading resumes once the queue has drained.
+ *
+ * A long queue also leaves its memory behind: its messages are freed in
+ * the middle of the heap, between objects made meanwhile, and glibc only
+ * gives back the top of it by itself.  So once a queue of more than
+ * SIGNAL_QUEUE_TRIM signals has been written out, malloc_trim() returns
+ * the free pages (RSS back where it was after a hotplug storm, a few MiB
+ * per thousand signals otherwise).  Both bounds are small on purpose: a
+ * queue of 1024 signals grew the heap by 1.5 MiB, of which the trim could
+ * not give back a tenth (free chunks keep their first and last page). */
+#define SIGNAL_QUEUE_HIGH 256
+#define SIGNAL_QUEUE_TRIM 128
+#define SIGNAL_QUEUE_EMPTY 16
+#define DRAIN_CHECK_USEC (10 * USEC_PER_MSEC)
+
+static uint64_t signals_queued(Manager *m) {
+        uint64_t n = 0;
+
+        if (!m->bus || sd_bus_get_n_queued_write(m->bus, &n) < 0)
+                return 0;
+        return n;
+}
+
+static bool udev_paused(Manager *m) {
+        int enabled = SD_EVENT_ON;
+
+        return m->udev_source && sd_event_source_get_enabled(m->udev_source, &enabled) >= 0 &&
+               enabled == SD_EVENT_OFF;
+}
 
 static int on_drain_check(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        uint64_t n = 0;
+        uint64_t n = signals_queued(m);
 
-        if (m->bus && sd_bus_get_n_queued_write(m->bus, &n) >= 0 && n > SIGNAL_QUEUE_HIGH / 4)
-                return sd_event_source_set_time_relative(s, 10 * USEC_PER_MSEC) < 0 ? 0 :
-                       sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        log_debug("Signal queue drained (%" PRIu64 "), reading udev events again.", n);
-        (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
+        if (udev_paused(m) && n <= SIGNAL_QUEUE_HIGH / 4) {
+                log_debug("Signal queue drained (%" PRIu64 "), reading udev events again.", n);
+                (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
+        }
+        if (n > SIGNAL_QUEUE_EMPTY) {
+                /* not written out yet: look again */
+                if (sd_event_source_set_time_relative(s, DRAIN_CHECK_USEC) >= 0)
+                        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        log_debug("Signal queue written out (%" PRIu64 " left): giving its memory back.", n);
+        (void) malloc_trim(0);
         return 0;
 }
 
-static void maybe_pause(Manager *m) {
-        uint64_t n = 0;
+static void check_queue(Manager *m) {
+        uint64_t n = signals_queued(m);
+        int enabled = SD_EVENT_OFF;
 
-        if (!m->bus || sd_bus_get_n_queued_write(m->bus, &n) < 0 || n <= SIGNAL_QUEUE_HIGH)
+        if (n <= SIGNAL_QUEUE_TRIM)
                 return;
-        log_debug("%" PRIu64 " signals queued: pausing the udev monitor.", n);
-        (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_OFF);
+        if (n > SIGNAL_QUEUE_HIGH && !udev_paused(m)) {
+                log_debug("%" PRIu64 " signals queued: pausing the udev monitor.", n);
+                (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_OFF);
+        }
+        /* a check already pending keeps its time */
+        if (m->drain_source && sd_event_source_get_enabled(m->drain_source, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF)
+                return;
         if (!m->drain_source) {
-                if (sd_event_add_time_relative(m->event, &m->drain_source, CLOCK_MONOTONIC, 10 * USEC_PER_MSEC, 0,
+                if (sd_event_add_time_relative(m->event, &m->drain_source, CLOCK_MONOTONIC, DRAIN_CHECK_USEC, 0,
                                                on_drain_check, m) < 0) {
+                        /* without the check nothing would resume reading */
                         (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
                         return;
                 }
-        } else {
-                (void) sd_event_source_set_time_relative(m->drain_source, 10 * USEC_PER_MSEC);
-                (void) sd_event_source_set_enabled(m->drain_source, SD_EVENT_ONESHOT);
-        }
+        } else if (sd_event_source_set_time_relative(m->drain_source, DRAIN_CHECK_USEC) < 0 ||
+                   sd_event_source_set_enabled(m->drain_source, SD_EVENT_ONESHOT) < 0)
+                (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
 }
 
 static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -427,8 +469,11 @@ static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                         break;
                 handle_event(m, dev);
                 udev_device_unref(dev);
+                /* the queue's bound holds within a batch too */
+                if (signals_queued(m) > SIGNAL_QUEUE_HIGH)
+                        break;
         }
-        maybe_pause(m);
+        check_queue(m);
         return 0;
 }
 

@@ -2007,6 +2007,67 @@ static void test_coalescing(void) {
         harness_free(h);
 }
 
+/* ---- a bus that takes no signals ---- */
+
+typedef struct StallSender {
+        Harness *h;
+        GPtrArray *events;
+        gint sent;
+} StallSender;
+
+static gpointer stall_send(gpointer data) {
+        StallSender *s = data;
+
+        for (guint i = 0; i < s->events->len; i++) {
+                g_assert_cmpuint(harness_uevent_send(s->h, s->events->pdata[i]), ==, 1);
+                g_atomic_int_inc(&s->sent);
+        }
+        return NULL;
+}
+
+/* dbus-daemon stopped (SIGSTOP): none of the daemon's signals can be
+ * written.  Back-pressure: instead of queueing a signal for every event
+ * (memory without bound), it stops reading events once 256 signals wait,
+ * so our sender, whose datagrams then fill the monitor's socket, cannot
+ * send them all.  (sd-bus makes the socket's send buffer 8 MiB: the first
+ * ~1500 cycles fit in the kernel before anything waits in the daemon.)
+ * When the bus runs again, every event is handled and announced. */
+static void test_stalled_bus(void) {
+        Harness *h = start(FALSE);
+        Rec *rec = rec_new(h);
+        g_autofree gchar *record = new_function_record(0);
+        g_autoptr(GPtrArray) events = g_ptr_array_new();
+        StallSender snd = { .h = h, .events = events };
+        const guint cycles = 3000;
+        GThread *th;
+        gint sent;
+
+        harness_add_devices(h, record);
+        for (guint i = 0; i < cycles; i++) {
+                g_ptr_array_add(events, harness_uevent_new(h, NEW_SYSPATH, "add"));
+                g_ptr_array_add(events, harness_uevent_new(h, NEW_SYSPATH, "remove"));
+        }
+        g_assert_cmpint(kill(h->bus_pid, SIGSTOP), ==, 0);
+        th = g_thread_new("stall-send", stall_send, &snd);
+        g_usleep(3 * G_USEC_PER_SEC);
+        sent = g_atomic_int_get(&snd.sent);
+        g_assert_cmpint(kill(h->bus_pid, SIGCONT), ==, 0);
+        g_thread_join(th);
+        g_printerr("# stalled bus: %d of %u events taken while the bus was stopped for 3 s\n", sent, events->len);
+        if (sent >= (gint) events->len)
+                g_error("the daemon read all %u events while no signal could be written: no back-pressure",
+                        events->len);
+        g_assert_false(h->exited);
+
+        sync_daemon(h, rec);
+        g_assert_cmpuint(rec_count(rec, 0, "DeviceAdded ('" NEW_FN "', *"), ==, cycles);
+        g_assert_cmpuint(rec_count(rec, 0, "DeviceRemoved ('" NEW_FN "', *"), ==, cycles);
+        assert_no_device(h, NEW_FN);
+        rec_free(rec);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
 /* ---- 9. a flood of events, and a burst of 256 VFs ---- */
 
 static void test_flood(void) {
@@ -2345,6 +2406,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/hotplug/host-driver-keeps-taking", test_host_driver_keeps_taking);
         g_test_add_func("/hotplug/coalescing", test_coalescing);
         g_test_add_func("/hotplug/flood", test_flood);
+        g_test_add_func("/hotplug/stalled-bus", test_stalled_bus);
         g_test_add_func("/hotplug/vf-burst-256", test_vf_burst);
         return g_test_run();
 }
