@@ -422,9 +422,11 @@ static int on_drain_check(sd_event_source *s, uint64_t usec, void *userdata) {
                 (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
         }
         if (n > SIGNAL_QUEUE_EMPTY) {
-                /* not written out yet: look again */
-                if (sd_event_source_set_time_relative(s, DRAIN_CHECK_USEC) >= 0)
-                        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                /* not written out yet: look again; without another look
+                 * the monitor must not stay paused */
+                if (sd_event_source_set_time_relative(s, DRAIN_CHECK_USEC) < 0 ||
+                    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
+                        (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
                 return 0;
         }
         log_debug("Signal queue written out (%" PRIu64 " left): giving its memory back.", n);
