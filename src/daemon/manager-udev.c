@@ -14,9 +14,9 @@
  * undone through the job queue, up to TAKEOVER_MAX times a minute: then
  * the reservation stays degraded until someone calls Prepare. */
 #include <errno.h>
-#include <malloc.h>
 #include <inttypes.h>
 #include <libudev.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
