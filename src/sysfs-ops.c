@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -516,8 +517,16 @@ int sysfs_group_check(const SysfsContext *c, int group, const char *dev_root, Sy
                 return r;
         if (dev_root) {
                 char node[PATH_MAX];
+                struct stat st;
+
+                /* stat(), not access(): access() on a device node goes
+                 * through the device cgroup (inode_permission() ->
+                 * devcgroup_inode_permission()), which DevicePolicy=closed
+                 * denies with EPERM even for F_OK; stat() only needs search
+                 * permission on /dev/vfio. The node is never opened: a group
+                 * is the VMM's to open. */
                 snprintf(node, sizeof node, "%s/vfio/%d", dev_root, group);
-                if (access(node, F_OK) < 0)
+                if (stat(node, &st) < 0)
                         return fail(err, SYSFS_STEP_VERIFY, negative_errno(), true, gname, "%s", node);
         }
         return 0;
