@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,4 +170,55 @@ int write_file_atomic(const char *dir, const char *name, const char *text, size_
         if (fsync(dfd) < 0)
                 return negative_errno();
         return 0;
+}
+
+int lock_file_take(const char *dir, const char *name, pid_t *ret_holder) {
+        _cleanup_close_ int dfd = -1, fd = -1, wfd = -1;
+        char pid[32];
+        int n;
+
+        if (!dir || !name || !*name || strchr(name, '/'))
+                return -EINVAL;
+        if (ret_holder)
+                *ret_holder = 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        /* flock() on a read-only descriptor: holding a file open for
+         * writing would keep the file system from being remounted
+         * read-only */
+        fd = openat(dfd, name, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = negative_errno();
+                long holder;
+                char *end;
+
+                if (r != -EWOULDBLOCK)
+                        return r;
+                /* who holds it: the pid it wrote (not yet, if it has just
+                 * taken the lock) */
+                n = (int) pread(fd, pid, sizeof pid - 1, 0);
+                if (ret_holder && n > 0) {
+                        pid[n] = 0;
+                        errno = 0;
+                        holder = strtol(pid, &end, 10);
+                        if (errno == 0 && end != pid && (*end == '\n' || !*end) && holder > 0 && holder <= INT32_MAX)
+                                *ret_holder = (pid_t) holder;
+                }
+                return -EBUSY;
+        }
+        /* informational only, and best effort (a full disk must not keep
+         * the daemon from starting): the lock is what counts.  Closing
+         * this second descriptor keeps the lock (flock locks belong to
+         * the open file description of fd). */
+        wfd = openat(dfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (wfd >= 0) {
+                n = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+                (void) !write(wfd, pid, (size_t) n);
+        }
+        return TAKE_FD(fd);
 }

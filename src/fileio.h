@@ -30,3 +30,13 @@ ssize_t readlink_base_at(int dirfd, const char *name, char *buf, size_t size);
  * of the directory fails is the new file in place but perhaps not yet
  * durable (the error is returned all the same). */
 int write_file_atomic(const char *dir, const char *name, const char *text, size_t n, mode_t mode);
+
+/* Takes an exclusive flock() on dir/name (created with mode 0600 if
+ * missing; dir too, with mode 0700) without blocking, and writes the
+ * caller's pid into it for people to read.  Returns the open fd (read-only,
+ * so the file system can still be remounted read-only), which holds the
+ * lock until the process exits or closes it; -EBUSY when another process
+ * holds it, with *ret_holder set to the pid that process wrote (0 if it
+ * has not yet); another -errno on failure.  A forked child would share the
+ * lock: the descriptor is O_CLOEXEC, and the daemon does not fork. */
+int lock_file_take(const char *dir, const char *name, pid_t *ret_holder);

@@ -10,8 +10,11 @@
 
 #include "bus-polkit.h"
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 #include "manager.h"
+
+#define LOCK_FILE_NAME "pci-assignd.lock"
 
 static bool arg_read_only = false;
 static uint64_t arg_job_timeout_usec = 60 * USEC_PER_SEC;
@@ -114,7 +117,44 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* SIGHUP: what can be read again is read again (the host's mounts, swaps
+ * and routes); the model follows udev anyway, and reservations are only
+ * changed through the bus, so there is nothing else to reload. */
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        log_info("SIGHUP: reading the host's mounts, swaps and routes again.");
+        (void) manager_host_usage_refresh(m);
+        return 0;
+}
+
+/* One daemon per state directory: a second one must not reconcile,
+ * replay journals or rewrite the store under the first. */
+static int lock_state_directory(Manager *m) {
+        pid_t holder = 0;
+        int r;
+
+        r = lock_file_take(m->state_dir, LOCK_FILE_NAME, &holder);
+        if (r == -EBUSY) {
+                if (holder > 0)
+                        log_error("Another pci-assignd is running, pid %ld (it holds %s/%s); not starting. "
+                                  "Nothing was read or changed.", (long) holder, m->state_dir, LOCK_FILE_NAME);
+                else
+                        log_error("Another pci-assignd is running (it holds %s/%s); not starting. "
+                                  "Nothing was read or changed.", m->state_dir, LOCK_FILE_NAME);
+                (void) sd_notifyf(false, "STATUS=Another pci-assignd is running (pid %ld)\nERRNO=%i",
+                                  (long) holder, EBUSY);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock %s/%s: %m (is the state directory writable?)",
+                                       m->state_dir, LOCK_FILE_NAME);
+        return r;
+}
+
 int main(int argc, char *argv[]) {
+        /* declared first, so closed (unlocked) last */
+        _cleanup_close_ int lock_fd = -1;
         _cleanup_(manager_freep) Manager *m = NULL;
         ManagerOptions opts = {};
         char status[256];
@@ -136,6 +176,7 @@ int main(int argc, char *argv[]) {
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0) {
                 log_error_errno(errno, "Failed to block signals: %m");
                 return EXIT_FAILURE;
@@ -149,9 +190,18 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return EXIT_FAILURE;
 
+        /* a read-only daemon writes nothing: it may run beside the real one */
+        if (!m->read_only) {
+                lock_fd = lock_state_directory(m);
+                if (lock_fd < 0)
+                        return EXIT_FAILURE;
+        }
+
         r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
         if (r < 0) {
                 log_error_errno(r, "Failed to install signal handlers: %m");
                 return EXIT_FAILURE;

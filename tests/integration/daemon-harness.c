@@ -290,27 +290,11 @@ static void child_setup_capture(gpointer user_data) {
         }
 }
 
-static void spawn_daemon(Harness *h, const char *const *extra_args) {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+/* The daemon's command line: $PCI_ASSIGND_TEST_WRAPPER, the binary, extra_args. */
+static GPtrArray *daemon_argv(const char *const *extra_args) {
+        GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) error = NULL;
-        g_autofree gchar *notify_path = g_build_filename(h->tmpdir, "notify", NULL);
-        g_autofree gchar *daemon = g_build_filename(env_or_die("PCI_ASSIGND_BUILD_ROOT"),
-                                                    "src", "daemon", "pci-assignd", NULL);
-        g_auto(GStrv) env = g_get_environ();
-        g_autoptr(GSocketAddress) sa = NULL;
         const char *wrapper = g_getenv("PCI_ASSIGND_TEST_WRAPPER");
-        const char *preload = g_getenv("LD_PRELOAD");
-
-        g_string_truncate(h->notify_log, 0);
-        g_clear_object(&h->notify_socket);
-        (void) unlink(notify_path);
-        h->notify_socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
-                                        G_SOCKET_PROTOCOL_DEFAULT, &error);
-        g_assert_no_error(error);
-        sa = g_unix_socket_address_new(notify_path);
-        g_assert_true(g_socket_bind(h->notify_socket, sa, TRUE, &error));
-        g_assert_no_error(error);
-        g_socket_set_blocking(h->notify_socket, FALSE);
 
         if (wrapper) {
                 g_auto(GStrv) w = NULL;
@@ -318,10 +302,19 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
                 for (gchar **i = w; *i; i++)
                         g_ptr_array_add(argv, g_strdup(*i));
         }
-        g_ptr_array_add(argv, g_strdup(daemon));
+        g_ptr_array_add(argv, g_build_filename(env_or_die("PCI_ASSIGND_BUILD_ROOT"), "src", "daemon", "pci-assignd",
+                                               NULL));
         for (const char *const *a = extra_args; a && *a; a++)
                 g_ptr_array_add(argv, g_strdup(*a));
         g_ptr_array_add(argv, NULL);
+        return argv;
+}
+
+/* The environment the daemon runs in: the test bus, the testbed, the state
+ * and runtime directories, the notify socket, the preloads. */
+static gchar **daemon_env(Harness *h, const char *notify_path) {
+        gchar **env = g_get_environ();
+        const char *preload = g_getenv("LD_PRELOAD");
 
         env = g_environ_setenv(env, "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
         env = g_environ_setenv(env, "UMOCKDEV_DIR", h->testbed_dir, TRUE);
@@ -346,21 +339,56 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
                 }
                 env = g_environ_setenv(env, "LD_PRELOAD", p, TRUE);
         }
-        /* ASan insists on being first in the library list; the preload
-         * is what umockdev needs, so relax that check. */
         for (guint i = 0; i < h->extra_env->len; i++) {
                 const char *kv = h->extra_env->pdata[i];
                 g_autofree gchar *k = g_strndup(kv, strcspn(kv, "="));
                 env = g_environ_setenv(env, k, kv + strlen(k) + 1, TRUE);
         }
+        /* ASan insists on being first in the library list; the preload
+         * is what umockdev needs, so relax that check. */
         env = g_environ_setenv(env, "ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1", FALSE);
+        return env;
+}
 
+static void spawn_daemon(Harness *h, const char *const *extra_args) {
+        g_autoptr(GPtrArray) argv = daemon_argv(extra_args);
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *notify_path = g_build_filename(h->tmpdir, "notify", NULL);
+        g_auto(GStrv) env = NULL;
+        g_autoptr(GSocketAddress) sa = NULL;
+
+        g_string_truncate(h->notify_log, 0);
+        g_clear_object(&h->notify_socket);
+        (void) unlink(notify_path);
+        h->notify_socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
+                                        G_SOCKET_PROTOCOL_DEFAULT, &error);
+        g_assert_no_error(error);
+        sa = g_unix_socket_address_new(notify_path);
+        g_assert_true(g_socket_bind(h->notify_socket, sa, TRUE, &error));
+        g_assert_no_error(error);
+        g_socket_set_blocking(h->notify_socket, FALSE);
+
+        env = daemon_env(h, notify_path);
         h->exited = FALSE;
         g_assert_true(g_spawn_async(NULL, (gchar **) argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
                                     h->daemon_log_path ? child_setup_capture : child_setup,
                                     h->daemon_log_path, &h->pid, &error));
         g_assert_no_error(error);
         g_child_watch_add(h->pid, child_watch, h);
+}
+
+int harness_run_second_daemon(Harness *h, const char *const *extra_args, gchar **ret_stderr) {
+        g_autoptr(GPtrArray) argv = daemon_argv(extra_args);
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *notify_path = g_build_filename(h->tmpdir, "notify-second", NULL);
+        g_auto(GStrv) env = daemon_env(h, notify_path);
+        gint status = 0;
+
+        g_assert_true(g_spawn_sync(NULL, (gchar **) argv->pdata, env, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                   child_setup, NULL, NULL, ret_stderr, &status, &error));
+        g_assert_no_error(error);
+        g_assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
 }
 
 void harness_stop_daemon(Harness *h) {

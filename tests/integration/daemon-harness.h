@@ -45,6 +45,12 @@ void harness_start_daemon(Harness *h, const char *const *extra_args);
  * status (fails the test if it becomes ready instead). */
 int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_args);
 
+/* Runs a second daemon with the same environment (bus, testbed, state and
+ * runtime directories) while the first may be running; waits for it to
+ * exit (it must exit by itself: a test of a refusal) and returns its exit
+ * status, with its stderr in *ret_stderr. */
+int harness_run_second_daemon(Harness *h, const char *const *extra_args, gchar **ret_stderr);
+
 /* SIGTERM, waits, asserts a clean exit (status 0). */
 void harness_stop_daemon(Harness *h);
 

@@ -514,8 +514,8 @@ static void fault_fs_unmount(FaultFs *f) {
         g_free(f->filler);
 }
 
-/* Files in the state directory other than state.json and the filler: a
- * temp file left behind by a failed write. */
+/* Files in the state directory other than state.json, the daemon's lock
+ * file and the filler: a temp file left behind by a failed write. */
 static void assert_no_leftovers(FaultFs *f) {
         g_autoptr(GDir) d = g_dir_open(f->h->state_dir, 0, NULL);
         const char *name;
@@ -523,7 +523,7 @@ static void assert_no_leftovers(FaultFs *f) {
         g_assert_nonnull(d);
         while ((name = g_dir_read_name(d)))
                 if (!g_str_equal(name, "state.json") && !g_str_equal(name, "filler") &&
-                    !g_str_equal(name, "lost+found"))
+                    !g_str_equal(name, "pci-assignd.lock") && !g_str_equal(name, "lost+found"))
                         g_error("%s left in the state directory after a failed write", name);
 }
 
