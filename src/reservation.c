@@ -28,6 +28,7 @@ Reservation *reservation_new(void) {
         if (!r)
                 return NULL;
         r->state = RESERVATION_RESERVED;
+        r->return_to = _RESERVATION_STATE_INVALID;
         r->persistent = true;
         return r;
 }
@@ -40,6 +41,8 @@ Reservation *reservation_free(Reservation *r) {
         free(r->functions);
         reservation_journal_free(r->journal);
         free(r->owner);
+        free(r->owner_bus_name);
+        free(r->owner_bus_id);
         free(r->driver);
         free(r->last_error);
         free(r);
@@ -306,4 +309,43 @@ JournalOperation journal_operation_from_string(const char *s) {
                 if (streq(s, journal_operation_table[i]))
                         return (JournalOperation) i;
         return _JOURNAL_OPERATION_INVALID;
+}
+
+static bool bus_name_char_ok(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool bus_unique_name_is_valid(const char *name) {
+        size_t n, elements = 1;
+        bool empty = true;
+
+        if (!name || name[0] != ':')
+                return false;
+        n = strnlen(name, 256);
+        if (n > 255)
+                return false;
+        for (const char *p = name + 1; *p; p++) {
+                if (*p == '.') {
+                        if (empty)
+                                return false;
+                        elements++;
+                        empty = true;
+                } else if (bus_name_char_ok(*p))
+                        empty = false;
+                else
+                        return false;
+        }
+        return !empty && elements >= 2;
+}
+
+bool bus_id_is_valid(const char *id) {
+        size_t i;
+
+        if (!id)
+                return false;
+        for (i = 0; id[i]; i++)
+                if (i >= 32 || !((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f') ||
+                                 (id[i] >= 'A' && id[i] <= 'F')))
+                        return false;
+        return i == 32;
 }

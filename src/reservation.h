@@ -69,6 +69,14 @@ typedef struct Reservation {
         bool persistent;
         char *driver;              /* vfio driver to bind (Reserve's default: "vfio-pci") */
         ReservationState state;
+        ReservationState return_to;   /* degraded: the state to go back to when what
+                                       * went wrong is over (reservation-state.h);
+                                       * otherwise _RESERVATION_STATE_INVALID */
+        /* transient: the owner's connection, so that a restarted daemon can
+         * track it again (a unique name is only unique on one bus: a
+         * restarted dbus-daemon reuses names); NULL when not known */
+        char *owner_bus_name;      /* ":1.42" */
+        char *owner_bus_id;        /* 32 hex digits, sd_bus_get_bus_id() */
         uint64_t created_usec;     /* CLOCK_REALTIME */
         char *last_error;          /* NULL if none */
         ReservationFunction *functions;   /* sorted by address */
@@ -76,7 +84,7 @@ typedef struct Reservation {
         ReservationJournal *journal;      /* NULL: no operation in flight */
 } Reservation;
 
-/* A new reservation: state reserved, persistent, everything else empty
+/* A new reservation: state reserved (return_to invalid), persistent, everything else empty
  * (owner and driver NULL: the caller sets both).  NULL on OOM. */
 Reservation *reservation_new(void);
 Reservation *reservation_free(Reservation *r);
@@ -107,6 +115,13 @@ bool reservation_last_error_is_valid(const char *s);
 
 /* Ids: 1..RESERVATION_ID_MAX of [A-Za-z0-9_-], not starting with '-'. */
 bool reservation_id_is_valid(const char *id);
+
+/* Unique bus names as dbus-daemon hands them out: ":" then two or more
+ * dot-separated elements of [A-Za-z0-9_-], up to 255 bytes. */
+bool bus_unique_name_is_valid(const char *name);
+
+/* Bus ids (the bus's GUID): exactly 32 lower- or upper-case hex digits. */
+bool bus_id_is_valid(const char *id);
 
 /* Driver names as the kernel has them: 1..64 of [A-Za-z0-9_-]. */
 bool driver_name_is_valid(const char *name);

@@ -303,10 +303,42 @@ static int parse_journal(json_object *o, Reservation *res) {
         return 0;
 }
 
-static int parse_reservation(json_object *o, Reservation **ret) {
+/* Format 2: "return_to" (degraded only) and "owner_bus" (transient only),
+ * both optional. */
+static int parse_format2(json_object *o, Reservation *res) {
+        static const char *const bus_keys[] = { "name", "bus_id" };
+        const char *name, *bus_id, *rt;
+        json_object *v;
+        int r;
+
+        if (json_object_object_get_ex(o, "return_to", &v)) {
+                if ((r = get_string(o, "return_to", false, &rt)) < 0)
+                        return r;
+                res->return_to = reservation_state_from_string(rt);
+                if (res->return_to < 0 || res->return_to == RESERVATION_DEGRADED)
+                        return -EBADMSG;
+        }
+        if (json_object_object_get_ex(o, "owner_bus", &v)) {
+                if (res->persistent || !json_object_is_type(v, json_type_object) ||
+                    (r = check_keys(v, bus_keys, ELEMENTSOF(bus_keys))) < 0 ||
+                    (r = get_string(v, "name", false, &name)) < 0 ||
+                    (r = get_string(v, "bus_id", false, &bus_id)) < 0)
+                        return -EBADMSG;
+                if (!bus_unique_name_is_valid(name) || !bus_id_is_valid(bus_id))
+                        return -EBADMSG;
+                res->owner_bus_name = strdup(name);
+                res->owner_bus_id = strdup(bus_id);
+                if (!res->owner_bus_name || !res->owner_bus_id)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int parse_reservation(json_object *o, int64_t format, Reservation **ret) {
         static const char *const keys[] = {
                 "id", "owner", "owner_uid", "persistent", "driver", "state",
                 "created_usec", "last_error", "functions", "journal",
+                "return_to", "owner_bus",   /* format 2 */
         };
         _cleanup_reservation_ Reservation *res = NULL;
         const char *id, *owner, *driver, *state, *last_error;
@@ -317,7 +349,7 @@ static int parse_reservation(json_object *o, Reservation **ret) {
 
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+        if ((r = check_keys(o, keys, ELEMENTSOF(keys) - (format >= 2 ? 0 : 2))) < 0 ||
             (r = get_string(o, "id", false, &id)) < 0 ||
             (r = get_string(o, "owner", false, &owner)) < 0 ||
             /* (uid_t) -1 means "no user" everywhere */
@@ -341,6 +373,12 @@ static int parse_reservation(json_object *o, Reservation **ret) {
                 return r;
         res->state = reservation_state_from_string(state);
         if (res->state < 0)
+                return -EBADMSG;
+        if (format >= 2 && (r = parse_format2(o, res)) < 0)
+                return r;
+        /* only a degraded reservation returns somewhere; one of format 1
+         * does not say where (the daemon then takes "reserved") */
+        if (res->state != RESERVATION_DEGRADED && res->return_to >= 0)
                 return -EBADMSG;
         strcpy(res->id, id);    /* fits: checked by reservation_id_is_valid() */
         res->owner_uid = (uid_t) uid;
@@ -455,6 +493,7 @@ int store_parse(const char *text, size_t n, StoreData *ret) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_(store_data_done) StoreData d = {};
         json_object *v, *array;
+        int64_t format;
         size_t n_res;
         int r;
 
@@ -483,9 +522,10 @@ int store_parse(const char *text, size_t n, StoreData *ret) {
          * any shape at all and must be refused, not judged corrupt. */
         if (!json_object_object_get_ex(root, "format", &v) || !json_object_is_type(v, json_type_int))
                 return -EBADMSG;
-        if (json_object_get_int64(v) > STORE_FORMAT_VERSION)
+        format = json_object_get_int64(v);
+        if (format > STORE_FORMAT_VERSION)
                 return -EPROTONOSUPPORT;
-        if (json_object_get_int64(v) != STORE_FORMAT_VERSION)
+        if (format < STORE_FORMAT_MIN)
                 return -EBADMSG;
 
         if ((r = check_keys(root, keys, ELEMENTSOF(keys))) < 0 ||
@@ -502,7 +542,7 @@ int store_parse(const char *text, size_t n, StoreData *ret) {
                         return -ENOMEM;
         }
         for (size_t i = 0; i < n_res; i++) {
-                r = parse_reservation(json_object_array_get_idx(array, i), &d.reservations[i]);
+                r = parse_reservation(json_object_array_get_idx(array, i), format, &d.reservations[i]);
                 if (r < 0)
                         return r;
                 d.n_reservations++;
@@ -624,7 +664,30 @@ static json_object *format_reservation(const Reservation *r) {
         /* Absent rather than null when idle: the common case stays short. */
         if (r->journal && object_add(o, "journal", format_journal(r->journal)) < 0)
                 return NULL;
+        if (r->return_to >= 0 &&
+            object_add_string_or_null(o, "return_to", reservation_state_to_string(r->return_to)) < 0)
+                return NULL;
+        if (r->owner_bus_name || r->owner_bus_id) {
+                _cleanup_(json_object_putp) json_object *b = json_object_new_object();
+
+                if (!b || object_add_string_or_null(b, "name", r->owner_bus_name) < 0 ||
+                    object_add_string_or_null(b, "bus_id", r->owner_bus_id) < 0 ||
+                    object_add(o, "owner_bus", TAKE_PTR(b)) < 0)
+                        return NULL;
+        }
         return TAKE_PTR(o);
+}
+
+/* The oldest format that holds the data: an older daemon can still read
+ * what needs nothing newer (and refuses, keeping it, what does). */
+static int store_format_needed(const StoreData *d) {
+        for (size_t i = 0; i < d->n_reservations; i++) {
+                const Reservation *r = d->reservations[i];
+
+                if (r && (r->return_to >= 0 || r->owner_bus_name || r->owner_bus_id))
+                        return 2;
+        }
+        return STORE_FORMAT_MIN;
 }
 
 char *store_format(const StoreData *d) {
@@ -639,7 +702,7 @@ char *store_format(const StoreData *d) {
         array = json_object_new_array();
         if (!root || !array)
                 return NULL;
-        if (object_add(root, "format", json_object_new_int(STORE_FORMAT_VERSION)) < 0 ||
+        if (object_add(root, "format", json_object_new_int(store_format_needed(d))) < 0 ||
             object_add(root, "next_id", json_object_new_uint64(d->next_id)) < 0)
                 return NULL;
         for (size_t i = 0; i < d->n_reservations; i++) {

@@ -15,8 +15,8 @@
  * reported; a file of a newer format makes loading fail (-EPROTONOSUPPORT)
  * so the daemon refuses to start rather than overwrite it.
  *
- * Format 1, every key required unless marked optional:
- *   format        1
+ * Formats 1 and 2, every key required unless marked optional:
+ *   format        1, or 2 when a key of format 2 is written
  *   next_id       >= 1, greater than N of every id of the form "r<N>"
  *   reservations  array, in the order the daemon keeps them
  *     id            reservation_id_is_valid(), unique
@@ -34,6 +34,11 @@
  *       host_driver   null or driver_name_is_valid()
  *       vendor_id, device_id   0..65535
  *       dsn           optional: exactly 16 hex digits
+ *     return_to     format 2, optional, only if state is "degraded":
+ *                   "reserved", "prepared" or "in-use" (absent: not known)
+ *     owner_bus     format 2, optional, transient reservations only:
+ *       name          bus_unique_name_is_valid()
+ *       bus_id        bus_id_is_valid()
  *     journal       optional (absent or null: no operation in flight)
  *       operation     "prepare", "unprepare"
  *       step          0..4294967295
@@ -48,7 +53,9 @@
  * is pretty-printed by json-c in a fixed key order with a final newline,
  * so equal data gives identical bytes. */
 
-#define STORE_FORMAT_VERSION 1
+/* Written: 1 unless a reservation needs a key of format 2.  Read: 1 and 2. */
+#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_MIN 1
 #define STORE_FILE_NAME "state.json"
 /* Bigger files are not ours: refused by store_save(), moved aside by
  * store_load() */

@@ -550,8 +550,9 @@ static void test_truncated(void) {
 
 static void test_future_format_parse(void) {
         static const char *const future[] = {
-                "{\"format\":2}",
-                "{\"format\":2,\"reservations\":\"a different shape\",\"whatever\":[1,2,3]}",
+                /* format 2 is known (store.h): the first unknown one is 3 */
+                "{\"format\":3}",
+                "{\"format\":3,\"reservations\":\"a different shape\",\"whatever\":[1,2,3]}",
                 "{\"format\":18446744073709551615}",
                 "{\"next_id\":\"x\",\"format\":3}",
         };
@@ -1181,6 +1182,132 @@ static void test_load_special(void) {
         rm_rf(dir);
 }
 
+static void test_bus_names(void) {
+        static const char *const good[] = { ":1.0", ":1.42", ":12.3456", ":a.b.c", ":x-y_z.0" };
+        static const char *const bad[] = { "", ":", "1.42", ":1", ":1.", ":.1", ":1..2", ":1.4 2",
+                                           "org.pciassign1", ":1.\n", ":1.é" };
+        g_autofree gchar *long_name = g_strnfill(256, 'a');
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++)
+                g_assert_true(bus_unique_name_is_valid(good[i]));
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+                if (bus_unique_name_is_valid(bad[i]))
+                        g_error("\"%s\" taken for a unique bus name", bad[i]);
+        long_name[0] = ':';
+        long_name[100] = '.';
+        g_assert_false(bus_unique_name_is_valid(long_name));   /* 256 bytes */
+        long_name[255] = 0;
+        g_assert_true(bus_unique_name_is_valid(long_name));    /* 255 */
+        g_assert_false(bus_unique_name_is_valid(NULL));
+
+        g_assert_true(bus_id_is_valid("0123456789abcdef0123456789ABCDEF"));
+        g_assert_false(bus_id_is_valid("0123456789abcdef0123456789abcde"));
+        g_assert_false(bus_id_is_valid("0123456789abcdef0123456789abcdef0"));
+        g_assert_false(bus_id_is_valid("0123456789abcdef0123456789abcdeg"));
+        g_assert_false(bus_id_is_valid(""));
+        g_assert_false(bus_id_is_valid(NULL));
+}
+
+/* Format 2: where a degraded reservation returns to, and a transient
+ * owner's bus identity, survive a save and a load; the writer uses format
+ * 1 when neither is there, so an older daemon still reads it. */
+static void test_format2(void) {
+        StoreData d = { .next_id = 3 }, back = {};
+        Reservation *a, *b;
+        g_autofree char *text = NULL, *text1 = NULL, *text2 = NULL;
+
+        a = make_reservation("r1", "vm1", 1000, true, RESERVATION_DEGRADED, 1, "0000:0b:00.1 is gone");
+        a->return_to = RESERVATION_IN_USE;
+        add_function(a, "0000:0b:00.0", true, "e1000e", 0x8086, 0x10d3, false, 0);
+        b = make_reservation("r2", "vm2", 0, false, RESERVATION_PREPARED, 2, NULL);
+        b->owner_bus_name = g_strdup(":1.42");
+        b->owner_bus_id = g_strdup("0123456789abcdef0123456789abcdef");
+        add_function(b, "0000:02:00.0", true, "e1000e", 0x8086, 0x10d3, false, 0);
+        store_push(&d, a);
+        store_push(&d, b);
+
+        text = store_format(&d);
+        g_assert_nonnull(strstr(text, "\"format\": 2,"));
+        g_assert_nonnull(strstr(text, "\"return_to\": \"in-use\""));
+        g_assert_nonnull(strstr(text, "\"name\": \":1.42\""));
+        g_assert_cmpint(store_parse(text, strlen(text), &back), ==, 0);
+        g_assert_cmpuint(back.n_reservations, ==, 2);
+        g_assert_cmpint(back.reservations[0]->return_to, ==, RESERVATION_IN_USE);
+        g_assert_cmpint(back.reservations[1]->return_to, ==, _RESERVATION_STATE_INVALID);
+        g_assert_cmpstr(back.reservations[1]->owner_bus_name, ==, ":1.42");
+        g_assert_cmpstr(back.reservations[1]->owner_bus_id, ==, "0123456789abcdef0123456789abcdef");
+        g_assert_null(back.reservations[0]->owner_bus_name);
+        text2 = store_format(&back);
+        g_assert_cmpstr(text2, ==, text);
+        store_data_done(&back);
+
+        /* nothing of format 2 left: written as format 1 */
+        a->state = RESERVATION_PREPARED;
+        a->return_to = _RESERVATION_STATE_INVALID;
+        g_clear_pointer(&b->owner_bus_name, g_free);
+        g_clear_pointer(&b->owner_bus_id, g_free);
+        text1 = store_format(&d);
+        g_assert_nonnull(strstr(text1, "\"format\": 1,"));
+        g_assert_null(strstr(text1, "return_to"));
+        g_assert_null(strstr(text1, "owner_bus"));
+        store_data_done(&d);
+}
+
+static void test_format2_refused(void) {
+        static const char *const head2 = "{\"format\":2,\"next_id\":2,\"reservations\":[{\"id\":\"r1\",\"owner\":\"x\","
+                                         "\"owner_uid\":0,\"driver\":\"vfio-pci\",\"created_usec\":0,"
+                                         "\"last_error\":null,\"functions\":[{\"address\":\"0000:00:03.0\","
+                                         "\"assigned\":true,\"host_driver\":null,\"vendor_id\":1,\"device_id\":2}],";
+        static const struct {
+                int format;
+                const char *tail;
+                int expect;
+        } cases[] = {
+                /* return_to only beside degraded, and never degraded itself */
+                { 2, "\"persistent\":true,\"state\":\"degraded\",\"return_to\":\"prepared\"}]}", 0 },
+                { 2, "\"persistent\":true,\"state\":\"degraded\"}]}", 0 },
+                { 2, "\"persistent\":true,\"state\":\"prepared\",\"return_to\":\"reserved\"}]}", -EBADMSG },
+                { 2, "\"persistent\":true,\"state\":\"degraded\",\"return_to\":\"degraded\"}]}", -EBADMSG },
+                { 2, "\"persistent\":true,\"state\":\"degraded\",\"return_to\":\"gone\"}]}", -EBADMSG },
+                { 2, "\"persistent\":true,\"state\":\"degraded\",\"return_to\":null}]}", -EBADMSG },
+                { 2, "\"persistent\":true,\"state\":\"degraded\",\"return_to\":1}]}", -EBADMSG },
+                /* owner_bus only for a transient one, both keys valid, nothing else */
+                { 2, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":{\"name\":\":1.7\","
+                     "\"bus_id\":\"0123456789abcdef0123456789abcdef\"}}]}", 0 },
+                { 2, "\"persistent\":true,\"state\":\"reserved\",\"owner_bus\":{\"name\":\":1.7\","
+                     "\"bus_id\":\"0123456789abcdef0123456789abcdef\"}}]}", -EBADMSG },
+                { 2, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":{\"name\":\"org.x\","
+                     "\"bus_id\":\"0123456789abcdef0123456789abcdef\"}}]}", -EBADMSG },
+                { 2, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":{\"name\":\":1.7\","
+                     "\"bus_id\":\"0123\"}}]}", -EBADMSG },
+                { 2, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":{\"name\":\":1.7\"}}]}", -EBADMSG },
+                { 2, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":{\"name\":\":1.7\","
+                     "\"bus_id\":\"0123456789abcdef0123456789abcdef\",\"pid\":1}}]}", -EBADMSG },
+                { 2, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":\":1.7\"}]}", -EBADMSG },
+                { 2, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":null}]}", -EBADMSG },
+                /* format 1 knows neither key */
+                { 1, "\"persistent\":true,\"state\":\"degraded\",\"return_to\":\"prepared\"}]}", -EBADMSG },
+                { 1, "\"persistent\":false,\"state\":\"reserved\",\"owner_bus\":{\"name\":\":1.7\","
+                     "\"bus_id\":\"0123456789abcdef0123456789abcdef\"}}]}", -EBADMSG },
+                { 1, "\"persistent\":true,\"state\":\"degraded\"}]}", 0 },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree gchar *t = g_strdup_printf("%s%s", head2, cases[i].tail);
+                StoreData d = {};
+                int r;
+
+                t[10] = (char) ('0' + cases[i].format);   /* {"format":N */
+                r = store_parse(t, strlen(t), &d);
+                if (r != cases[i].expect)
+                        g_error("case %zu: %s: got %d, expected %d", i, t, r, cases[i].expect);
+                if (r == 0 && d.reservations[0]->state == RESERVATION_DEGRADED &&
+                    !strstr(t, "return_to"))
+                        g_assert_cmpint(d.reservations[0]->return_to, ==, _RESERVATION_STATE_INVALID);
+                store_data_done(&d);
+        }
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/reservation/owner", test_owner);
@@ -1200,5 +1327,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/store/corrupt-kinds", test_corrupt_kinds);
         g_test_add_func("/store/future-format-load", test_future_format_load);
         g_test_add_func("/store/load-special", test_load_special);
+        g_test_add_func("/reservation/bus-names", test_bus_names);
+        g_test_add_func("/store/format2", test_format2);
+        g_test_add_func("/store/format2-refused", test_format2_refused);
         return g_test_run();
 }
