@@ -80,7 +80,7 @@ struct RebindJob {
 
         /* written by the worker and its main-loop callbacks, read in done */
         bool journaled;                   /* the reservation has our journal */
-        ReservationState prev_state, end_state;
+        ReservationEvent end_event;       /* valid if state_change */
         bool state_change;
         bool rollback_failed;
         const char *error_name;           /* NULL: success */
@@ -184,12 +184,11 @@ static int journal_begin_main(Job *j, void *userdata) {
                 set_error(rj, BUS_ERROR_NO_SUCH_RESERVATION, "Reservation %s is gone", rj->id);
                 return -ENOENT;
         }
-        if (mr->data->state == RESERVATION_IN_USE) {
+        if (manager_reservation_guest_may_run(mr)) {
                 set_error(rj, BUS_ERROR_IN_USE, "Reservation %s is in use by its guest; %s refused",
                           rj->id, kind_names[rj->kind]);
                 return -EBUSY;
         }
-        rj->prev_state = mr->data->state;
 
         journal = reservation_journal_new(journal_operation_of(rj->kind));
         if (!journal)
@@ -425,13 +424,13 @@ static int prepare_work(Job *j) {
         if (r < 0)
                 goto fail;
 
-        rj->end_state = RESERVATION_PREPARED;
+        rj->end_event = RESERVATION_EVENT_PREPARE_DONE;
         rj->state_change = true;
         r = 0;
         goto finish;
 fail:
         rollback(rj);
-        rj->end_state = rj->rollback_failed ? RESERVATION_DEGRADED : rj->prev_state;
+        rj->end_event = rj->rollback_failed ? RESERVATION_EVENT_ROLLBACK_FAILED : RESERVATION_EVENT_PREPARE_FAILED;
         rj->state_change = true;
         r = -EIO;
 finish:
@@ -482,13 +481,13 @@ static int unprepare_work(Job *j) {
                         goto fail;
                 }
         }
-        rj->end_state = RESERVATION_RESERVED;
+        rj->end_event = RESERVATION_EVENT_UNPREPARE_DONE;
         rj->state_change = true;
         r = 0;
         goto finish;
 fail:
         rollback(rj);
-        rj->end_state = rj->rollback_failed ? RESERVATION_DEGRADED : rj->prev_state;
+        rj->end_event = rj->rollback_failed ? RESERVATION_EVENT_ROLLBACK_FAILED : RESERVATION_EVENT_UNPREPARE_FAILED;
         rj->state_change = true;
         r = -EIO;
 finish:
@@ -794,28 +793,19 @@ static void update_model(RebindJob *rj) {
                 manager_device_dirty(m, &rj->functions[i].address);
 }
 
-/* A function of a prepared reservation that a host driver had taken is
- * on the vfio driver again: if that was all that was wrong, the
- * reservation is what it was before. */
+/* A function of a prepared reservation that a host driver had taken (or
+ * that came back while its guest ran) is on the vfio driver again: if that
+ * was all that was wrong, the reservation is where it was before. */
 static void reservation_back_from_conflict(Manager *m, ManagedReservation *mr) {
         Reservation *res = mr->data;
 
         if (res->state != RESERVATION_DEGRADED || mr->jobs > 0)
                 return;
-        if (mr->state_before_degraded != RESERVATION_PREPARED && mr->state_before_degraded != RESERVATION_IN_USE)
+        if (res->return_to != RESERVATION_PREPARED && res->return_to != RESERVATION_IN_USE)
                 return;
-        for (size_t i = 0; i < res->n_functions; i++) {
-                PciDevice *d = topology_find(m->topology, &res->functions[i].address);
-                if (!d || !d->driver || !streq(d->driver, res->driver))
-                        return;
-        }
-        res->state = mr->state_before_degraded;
-        free(res->last_error);
-        res->last_error = NULL;
-        if (manager_save_reservations(m) < 0)
-                log_error("Failed to store the state of reservation %s.", res->id);
-        log_info("Reservation %s is %s again.", res->id, reservation_state_to_string(res->state));
-        manager_dbus_reservation_changed(m, mr);
+        if (!manager_reservation_whole(m, mr, true))
+                return;
+        (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_TAKEOVER_UNDONE, LAST_ERROR_CLEAR, NULL, 0, NULL);
 }
 
 static void job_done(Job *j, int result) {
@@ -848,33 +838,33 @@ static void job_done(Job *j, int result) {
                         mr->data->journal = reservation_journal_free(mr->data->journal);
                         changed = true;
                 }
-                if (rj->state_change && mr->data->state != rj->end_state) {
-                        mr->data->state = rj->end_state;
-                        changed = true;
-                }
-                /* LastError: set when a rollback failed (the functions are
-                 * not where they were), cleared by a success; a failure
-                 * that was rolled back leaves it as it was */
-                if (rj->state_change && (rj->rollback_failed || !rj->error_name)) {
-                        char *le = NULL;
-
-                        if (rj->rollback_failed) {
-                                le = strdup(rj->message);
-                                if (le && !reservation_last_error_is_valid(le)) {
-                                        free(le);
-                                        le = strdup("a rollback failed; see the journal of pci-assignd");
-                                }
+                if (rj->state_change) {
+                        /* LastError: set when a rollback failed (the
+                         * functions are not where they were), cleared by a
+                         * success; a failure that was rolled back leaves
+                         * it as it was */
+                        r = manager_reservation_apply(m, mr, rj->end_event,
+                                                      rj->rollback_failed ? LAST_ERROR_SET :
+                                                      !rj->error_name ? LAST_ERROR_CLEAR : LAST_ERROR_KEEP,
+                                                      rj->message, 0, NULL);
+                        if (r == -EBUSY)
+                                log_error("Reservation %s: the end of %s does not fit its state %s.", mr->data->id,
+                                          what, reservation_state_to_string(mr->data->state));
+                        if (r == -EBUSY && changed) {
+                                (void) manager_save_reservations(m);
+                                manager_dbus_reservation_changed(m, mr);
                         }
-                        if (!streq(strempty(mr->data->last_error), strempty(le)))
-                                changed = true;
-                        free(mr->data->last_error);
-                        mr->data->last_error = le;
-                }
-                if (changed) {
+                } else if (changed) {
                         r = manager_save_reservations(m);
                         if (r < 0)
                                 log_error_errno(r, "Failed to store the end of %s: %m", what);
                         manager_dbus_reservation_changed(m, mr);
+                }
+                /* a function went (or a host driver took one) while the
+                 * job ran: the job's result does not undo that */
+                if (mr->trouble_during_job && mr->jobs == 0) {
+                        mr->trouble_during_job = false;
+                        manager_reservation_check_trouble(m, mr);
                 }
         }
 
@@ -885,7 +875,7 @@ static void job_done(Job *j, int result) {
                 if (mr && !rj->error_name)
                         reservation_back_from_conflict(m, mr);
                 else if (mr)
-                        manager_reservation_degrade(m, mr, rj->message);
+                        manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, rj->message);
         } else if (rj->kind == REBIND_DETACH && !rj->error_name) {
                 RebindFunction *f = &rj->functions[0];
                 /* Record where it came from: a host driver, or none.  One
@@ -1001,6 +991,12 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
         if (res->state == RESERVATION_IN_USE)
                 return sd_bus_error_setf(error, BUS_ERROR_IN_USE, "Reservation %s is in use by its guest; call "
                                          "SetInUse(false) when the guest stopped", res->id);
+        if (manager_reservation_guest_may_run(mr))
+                /* degraded while in use: the functions that stayed may be
+                 * the guest's; nothing resets or unbinds them */
+                return sd_bus_error_setf(error, BUS_ERROR_IN_USE, "Reservation %s is degraded and was in use by "
+                                         "its guest, which may still run; call SetInUse(false) when the guest "
+                                         "stopped", res->id);
         /* Prepare needs every function; Unprepare gives back those that
          * are there (a missing one has no driver to leave) */
         for (size_t i = 0; kind == REBIND_PREPARE && i < res->n_functions; i++)
@@ -1072,29 +1068,26 @@ int manager_unprepare(Manager *m, ManagedReservation *mr, bool release_after, sd
 
 int manager_set_in_use(Manager *m, ManagedReservation *mr, bool in_use, sd_bus_error *error) {
         Reservation *res = mr->data;
-        ReservationState want = in_use ? RESERVATION_IN_USE : RESERVATION_PREPARED;
+        ReservationEvent ev = in_use ? RESERVATION_EVENT_IN_USE_ON : RESERVATION_EVENT_IN_USE_OFF;
+        ReservationTransition t;
         int r;
 
         r = check_writable(m, error);
         if (r < 0)
                 return r;
-        if (res->state == want)
-                return 0;
+        r = reservation_transition(res->state, res->return_to, ev, &t, NULL);
+        if (r == 0 && !t.changed)
+                return 0;  /* already so */
         if (mr->jobs > 0)
                 return sd_bus_error_setf(error, BUS_ERROR_IN_USE, "Reservation %s has an operation in progress",
                                          res->id);
-        if (res->state != (in_use ? RESERVATION_PREPARED : RESERVATION_IN_USE))
+        if (r < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_IN_USE, "Reservation %s is %s, not %s", res->id,
                                          reservation_state_to_string(res->state), in_use ? "prepared" : "in-use");
-        res->state = want;
-        r = manager_save_reservations(m);
-        if (r < 0) {
-                res->state = in_use ? RESERVATION_PREPARED : RESERVATION_IN_USE;
+        r = manager_reservation_apply(m, mr, ev, LAST_ERROR_KEEP, NULL, APPLY_UNDO_IF_NOT_STORED, NULL);
+        if (r < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_OPERATION_FAILED, "Cannot store the state in %s: %s",
                                          m->state_dir, strerror(-r));
-        }
-        log_info("Reservation %s is %s.", res->id, reservation_state_to_string(want));
-        manager_dbus_reservation_changed(m, mr);
         return 0;
 }
 
@@ -1170,7 +1163,7 @@ int manager_detach(Manager *m, const PciAddress *a, const char *driver, uid_t ca
         return single_job(m, REBIND_DETACH, d, driver, NULL, false, msg);
 }
 
-int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice *d) {
+int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset) {
         RebindJob *rj;
         int r;
 
@@ -1186,6 +1179,8 @@ int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice 
                 rebind_job_free(rj);
                 return log_oom();
         }
+        if (!may_reset)
+                rj->functions[0].has_reset = false;
         return submit(m, rj, mr, NULL);
 }
 
@@ -1324,18 +1319,6 @@ static void refresh_driver(Manager *m, const PciAddress *a) {
         d->driver_override = ovr[0] ? strdup(ovr) : NULL;
 }
 
-static void set_last_error(Reservation *res, const char *text) {
-        free(res->last_error);
-        res->last_error = NULL;
-        if (text && text[0]) {
-                res->last_error = strndup(text, RESERVATION_LAST_ERROR_MAX);
-                if (res->last_error && !reservation_last_error_is_valid(res->last_error)) {
-                        free(res->last_error);
-                        res->last_error = strdup("see the journal of pci-assignd");
-                }
-        }
-}
-
 /* An interrupted Prepare is rolled back (every function to the driver it
  * had when it began, the state it had: usually `reserved`), an interrupted
  * Unprepare completed (every function to its host driver, `reserved`). */
@@ -1343,6 +1326,7 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
         Reservation *res = mr->data;
         ReservationJournal *jr = res->journal;
         JournalOperation op = jr->operation;
+        ReservationEvent ev;
         char errors[2048] = "";
 
         log_notice("Reservation %s: found an interrupted %s (step %u); %s.", res->id,
@@ -1375,18 +1359,21 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
                 refresh_driver(m, &f->address);
         }
         res->journal = reservation_journal_free(res->journal);
+        /* the state is written at the end of an operation only: what is
+         * stored is the state before the interrupted one */
         if (errors[0]) {
-                res->state = RESERVATION_DEGRADED;
-                set_last_error(res, errors);
-                log_error("Reservation %s: reconciling failed: %s", res->id, errors);
-        } else {
-                /* the state is written at the end of an operation only:
-                 * what is stored is the state before the interrupted one */
-                if (op == JOURNAL_UNPREPARE)
-                        res->state = RESERVATION_RESERVED;
-                set_last_error(res, NULL);
-                log_notice("Reservation %s reconciled: %s.", res->id, reservation_state_to_string(res->state));
-        }
+                log_fields(LOG_ERR, 0, ((LogFields) { .reservation_id = res->id }),
+                           "Reservation %s: reconciling failed: %s", res->id, errors);
+                ev = RESERVATION_EVENT_ROLLBACK_FAILED;
+        } else
+                ev = op == JOURNAL_UNPREPARE ? RESERVATION_EVENT_UNPREPARE_DONE : RESERVATION_EVENT_PREPARE_FAILED;
+        if (manager_reservation_apply(m, mr, ev, errors[0] ? LAST_ERROR_SET : LAST_ERROR_CLEAR, errors, 0, NULL) == -EBUSY)
+                log_error("Reservation %s: a journal does not fit its stored state %s; leaving the state.", res->id,
+                          reservation_state_to_string(res->state));
+        else if (!errors[0])
+                log_fields(LOG_NOTICE, 0,
+                           ((LogFields) { .reservation_id = res->id, .message_id = LOG_MESSAGE_ID_RECONCILED }),
+                           "Reservation %s reconciled: %s.", res->id, reservation_state_to_string(res->state));
 }
 
 /* Boot: a prepared reservation whose functions are back on host drivers
@@ -1435,9 +1422,9 @@ static void ensure_prepared(Manager *m, ManagedReservation *mr) {
                         append(errors, sizeof errors, "%s", err.message);
         }
         if (errors[0]) {
-                res->state = RESERVATION_DEGRADED;
-                set_last_error(res, errors);
                 log_error("Reservation %s: binding its functions to %s again failed: %s", res->id, res->driver, errors);
+                (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, LAST_ERROR_SET, errors, 0,
+                                                 NULL);
         } else if (n_bound > 0)
                 log_notice("Reservation %s: %d function(s) bound to %s again (they were not after the restart).",
                            res->id, n_bound, res->driver);

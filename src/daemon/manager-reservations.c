@@ -50,6 +50,145 @@ ManagedReservation *manager_reservation_of(Manager *m, const PciAddress *a, Rese
         return NULL;
 }
 
+static bool event_ends_operation(ReservationEvent e) {
+        return e == RESERVATION_EVENT_PREPARE_DONE || e == RESERVATION_EVENT_PREPARE_FAILED ||
+               e == RESERVATION_EVENT_UNPREPARE_DONE || e == RESERVATION_EVENT_UNPREPARE_FAILED ||
+               e == RESERVATION_EVENT_ROLLBACK_FAILED;
+}
+
+int manager_reservation_apply(Manager *m, ManagedReservation *mr, ReservationEvent event, LastErrorChange le,
+                              const char *text, unsigned flags, const char **ret_why) {
+        Reservation *res = mr->data;
+        ReservationState old_state = res->state, old_return_to = res->return_to;
+        _cleanup_free_ char *old_last_error = NULL;
+        ReservationTransition t;
+        const char *why = NULL;
+        bool le_changed = false;
+        int r;
+
+        r = reservation_transition(res->state, res->return_to, event, &t, &why);
+        if (r < 0) {
+                if (ret_why)
+                        *ret_why = why ?: "is in a state that does not allow it";
+                log_debug("Reservation %s: %s refused: it %s.", res->id, reservation_event_to_string(event),
+                          why ?: "is in an invalid state");
+                return r;
+        }
+        if ((flags & APPLY_UNDO_IF_NOT_STORED) && res->last_error && !(old_last_error = strdup(res->last_error)))
+                return log_oom();
+        res->state = t.state;
+        res->return_to = t.return_to;
+        if (le == LAST_ERROR_CLEAR || (le == LAST_ERROR_SET && (!text || !*text))) {
+                le_changed = res->last_error != NULL;
+                res->last_error = mfree(res->last_error);
+        } else if (le == LAST_ERROR_SET && !streq_ptr(res->last_error, text)) {
+                char *n = strndup(text, RESERVATION_LAST_ERROR_MAX);
+
+                if (n && !reservation_last_error_is_valid(n)) {
+                        free(n);
+                        n = strdup("see the journal of pci-assignd");
+                }
+                free(res->last_error);
+                res->last_error = n;
+                le_changed = true;
+        }
+        if (t.changed)
+                log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = res->id }),
+                           "Reservation %s is %s%s%s%s (%s).", res->id, reservation_state_to_string(t.state),
+                           t.return_to >= 0 ? " (returns to " : "",
+                           t.return_to >= 0 ? reservation_state_to_string(t.return_to) : "",
+                           t.return_to >= 0 ? ")" : "", reservation_event_to_string(event));
+        if (!t.changed && !le_changed && !event_ends_operation(event))
+                return 0;
+        r = manager_save_reservations(m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to store that reservation %s is %s: %m", res->id,
+                                reservation_state_to_string(res->state));
+                if (flags & APPLY_UNDO_IF_NOT_STORED) {
+                        res->state = old_state;
+                        res->return_to = old_return_to;
+                        if (le_changed) {
+                                free(res->last_error);
+                                res->last_error = TAKE_PTR(old_last_error);
+                        }
+                        return r;
+                }
+        }
+        manager_dbus_reservation_changed(m, mr);
+        return r < 0 ? r : 0;
+}
+
+bool manager_reservation_guest_may_run(const ManagedReservation *mr) {
+        return mr->data->state == RESERVATION_IN_USE ||
+               (mr->data->state == RESERVATION_DEGRADED && mr->data->return_to == RESERVATION_IN_USE);
+}
+
+bool manager_function_resets_alone(const PciDevice *d) {
+        if (!d->has_reset || !d->reset_methods || !d->reset_methods[0])
+                return false;
+        for (char **m = d->reset_methods; *m; m++)
+                if (!streq(*m, "flr") && !streq(*m, "af_flr"))
+                        return false;
+        return true;
+}
+
+/* The first function of mr that is not as reserved: missing, or another
+ * device at its address (a different id or serial number). */
+static const ReservationFunction *first_not_present(Manager *m, ManagedReservation *mr) {
+        for (size_t i = 0; i < mr->data->n_functions; i++) {
+                const ReservationFunction *f = &mr->data->functions[i];
+                const PciDevice *d = topology_find(m->topology, &f->address);
+
+                if (!d || d->vendor_id != f->vendor_id || d->device_id != f->device_id)
+                        return f;
+                if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
+                        return f;
+        }
+        return NULL;
+}
+
+bool manager_reservation_whole(Manager *m, ManagedReservation *mr, bool on_driver) {
+        if (first_not_present(m, mr))
+                return false;
+        for (size_t i = 0; on_driver && i < mr->data->n_functions; i++) {
+                const PciDevice *d = topology_find(m->topology, &mr->data->functions[i].address);
+
+                if (!d || !streq_ptr(d->driver, mr->data->driver))
+                        return false;
+        }
+        return true;
+}
+
+void manager_reservation_trouble(Manager *m, ManagedReservation *mr, ReservationEvent event, const char *why) {
+        if (mr->jobs > 0)
+                mr->trouble_during_job = true;
+        (void) manager_reservation_apply(m, mr, event, LAST_ERROR_SET, why, 0, NULL);
+}
+
+void manager_reservation_check_trouble(Manager *m, ManagedReservation *mr) {
+        const ReservationFunction *f = first_not_present(m, mr);
+        char buf[PCI_ADDRESS_STRLEN], msg[256];
+        ReservationState s = mr->data->state == RESERVATION_DEGRADED ? mr->data->return_to : mr->data->state;
+
+        if (f) {
+                snprintf(msg, sizeof msg, "%s disappeared from the host", pci_address_format(&f->address, buf));
+                manager_reservation_trouble(m, mr, RESERVATION_EVENT_FUNCTION_GONE, msg);
+                return;
+        }
+        if (s != RESERVATION_PREPARED && s != RESERVATION_IN_USE)
+                return;
+        for (size_t i = 0; i < mr->data->n_functions; i++) {
+                const PciDevice *d = topology_find(m->topology, &mr->data->functions[i].address);
+
+                if (d && !streq_ptr(d->driver, mr->data->driver)) {
+                        snprintf(msg, sizeof msg, "%s is on %s, not on %s", d->name, d->driver ?: "no driver",
+                                 mr->data->driver);
+                        manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, msg);
+                        return;
+                }
+        }
+}
+
 PciDevice *manager_find_device(Manager *m, const PciAddress *a) {
         PciDevice *d = topology_find(m->topology, a);
         return d ?: topology_find(m->missing, a);
@@ -204,6 +343,11 @@ int manager_load_reservations(Manager *m) {
                 ManagedReservation *mr = NULL;
                 bool orphan = false;
 
+                /* format 1 did not say where a degraded one returns to:
+                 * reserved claims least (Release still gives back) */
+                if (res->state == RESERVATION_DEGRADED && res->return_to < 0)
+                        res->return_to = RESERVATION_RESERVED;
+
                 if (!res->persistent) {
                         /* its owning connection died with the previous
                          * daemon; one whose functions may be on our drivers
@@ -278,19 +422,22 @@ static int on_track_empty(sd_bus_track *track, void *userdata) {
         /* once: sd-bus calls this again as long as the track is empty */
         r->track = sd_bus_track_unref(r->track);
         log_info("Owner of transient reservation %s disconnected, releasing it.", r->data->id);
-        if (r->jobs > 0 || r->data->state == RESERVATION_PREPARED || r->data->state == RESERVATION_IN_USE) {
-                /* give the functions back first (in-use: the guest is gone
-                 * with its owner), then delete */
-                if (r->data->state == RESERVATION_IN_USE) {
-                        r->data->state = RESERVATION_PREPARED;
-                        (void) manager_save_reservations(m);
-                        manager_dbus_reservation_changed(m, r);
+        {
+                ReservationTransition t;
+
+                /* the table says what goes: given back first (in-use: the
+                 * guest went with its owner; degraded: what may still be on
+                 * the vfio driver), or deleted at once */
+                k = reservation_transition(r->data->state, r->data->return_to, RESERVATION_EVENT_OWNER_GONE, &t, NULL);
+                if (k >= 0 && (r->jobs > 0 || t.action == RESERVATION_ACTION_GIVE_BACK_RELEASE)) {
+                        (void) manager_reservation_apply(m, r, RESERVATION_EVENT_OWNER_GONE, LAST_ERROR_KEEP, NULL, 0,
+                                                         NULL);
+                        k = manager_unprepare(m, r, true, NULL, &error);
+                        if (k < 0)
+                                log_error_errno(k, "Failed to release transient reservation %s: %s", r->data->id,
+                                                error.message ?: "");
+                        return 1;
                 }
-                k = manager_unprepare(m, r, true, NULL, &error);
-                if (k < 0)
-                        log_error_errno(k, "Failed to release transient reservation %s: %s", r->data->id,
-                                        error.message ?: "");
-                return 1;
         }
         k = manager_release(m, r, &error);
         if (k < 0)
@@ -471,7 +618,7 @@ int manager_release(Manager *m, ManagedReservation *mr, sd_bus_error *error) {
         if (mr->jobs > 0)
                 return sd_bus_error_setf(error, BUS_ERROR_IN_USE, "Reservation %s has an operation in progress",
                                          mr->data->id);
-        if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_IN_USE)
+        if (mr->data->state == RESERVATION_PREPARED || manager_reservation_guest_may_run(mr))
                 return sd_bus_error_setf(error, BUS_ERROR_IN_USE,
                                          "Reservation %s is %s; its functions must be given back first",
                                          mr->data->id, reservation_state_to_string(mr->data->state));

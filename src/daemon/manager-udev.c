@@ -73,50 +73,21 @@ static const char *reservation_id_of(Manager *m, const PciAddress *a, ManagedRes
         return mr ? mr->data->id : NULL;
 }
 
-void manager_reservation_degrade(Manager *m, ManagedReservation *mr, const char *why) {
-        Reservation *res = mr->data;
-
-        if (res->state != RESERVATION_DEGRADED) {
-                mr->state_before_degraded = res->state;
-                res->state = RESERVATION_DEGRADED;
-        }
-        free(res->last_error);
-        res->last_error = strdup(why);
-        if (res->last_error && !reservation_last_error_is_valid(res->last_error)) {
-                free(res->last_error);
-                res->last_error = NULL;
-        }
-        if (manager_save_reservations(m) < 0)
-                log_error("Failed to store that reservation %s is degraded.", res->id);
-        manager_dbus_reservation_changed(m, mr);
-}
-
-/* Whether every function of the reservation is present with the identity
- * it was reserved with. */
-static bool reservation_whole(Manager *m, ManagedReservation *mr) {
-        Reservation *res = mr->data;
-
-        for (size_t i = 0; i < res->n_functions; i++) {
-                ReservationFunction *f = &res->functions[i];
-                PciDevice *d = topology_find(m->topology, &f->address);
-
-                if (!d || d->vendor_id != f->vendor_id || d->device_id != f->device_id)
-                        return false;
-                if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
-                        return false;
-        }
-        return true;
-}
-
-/* A function of the reservation came back. */
+/* A function of the reservation came back: whole again, it returns to
+ * where it was.  While its guest may run (it was in use), only the
+ * function that came back is bound to the vfio driver, and reset only if
+ * its reset touches nothing but itself (FLR): the functions that stayed
+ * are the guest's and are not reset or unbound, as a Prepare would.  A
+ * prepared one (no guest) is prepared again as a whole, verify included. */
 static void reservation_function_returned(Manager *m, ManagedReservation *mr) {
         Reservation *res = mr->data;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned queued = 0;
         int r;
 
-        if (res->state != RESERVATION_DEGRADED || !reservation_whole(m, mr))
+        if (res->state != RESERVATION_DEGRADED || !manager_reservation_whole(m, mr, false))
                 return;
-        if (mr->state_before_degraded == RESERVATION_PREPARED || mr->state_before_degraded == RESERVATION_IN_USE) {
+        if (res->return_to == RESERVATION_PREPARED) {
                 log_info("Reservation %s is whole again; preparing it again.", res->id);
                 r = manager_prepare(m, mr, NULL, &error);
                 if (r < 0)
@@ -124,13 +95,22 @@ static void reservation_function_returned(Manager *m, ManagedReservation *mr) {
                                   error.message ?: strerror(-r));
                 return;
         }
+        if (res->return_to == RESERVATION_IN_USE) {
+                for (size_t i = 0; i < res->n_functions; i++) {
+                        PciDevice *d = topology_find(m->topology, &res->functions[i].address);
+
+                        if (!d || streq_ptr(d->driver, res->driver))
+                                continue;
+                        log_info("Reservation %s is whole again; binding %s to %s (its guest may run: the "
+                                 "other functions are left alone).", res->id, d->name, res->driver);
+                        if (manager_rebind_function(m, mr, d, manager_function_resets_alone(d)) >= 0)
+                                queued++;
+                }
+                if (queued > 0)
+                        return;  /* back in use when the jobs put them back (job_done) */
+        }
         log_info("Reservation %s is whole again.", res->id);
-        res->state = RESERVATION_RESERVED;
-        free(res->last_error);
-        res->last_error = NULL;
-        if (manager_save_reservations(m) < 0)
-                log_error("Failed to store that reservation %s is whole again.", res->id);
-        manager_dbus_reservation_changed(m, mr);
+        (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_FUNCTION_RETURNED, LAST_ERROR_CLEAR, NULL, 0, NULL);
 }
 
 static void check_identity(Manager *m, ManagedReservation *mr, const PciDevice *d) {
@@ -151,7 +131,7 @@ static void check_identity(Manager *m, ManagedReservation *mr, const PciDevice *
                 return;
         log_warning("Reservation %s: %s.", mr->data->id, msg);
         manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
-        manager_reservation_degrade(m, mr, msg);
+        manager_reservation_trouble(m, mr, RESERVATION_EVENT_FUNCTION_GONE, msg);
 }
 
 static void device_appeared(Manager *m, PciDevice *d) {
@@ -191,7 +171,7 @@ static void device_gone(Manager *m, PciDevice *d) {
                 snprintf(msg, sizeof msg, "%s disappeared from the host", d->name);
                 log_warning("Reservation %s: %s.", mr->data->id, msg);
                 manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
-                manager_reservation_degrade(m, mr, msg);
+                manager_reservation_trouble(m, mr, RESERVATION_EVENT_FUNCTION_GONE, msg);
         } else
                 manager_dbus_emit_device_removed(m, d, true);
 }
@@ -224,7 +204,7 @@ static void driver_changed(Manager *m, const PciDevice *d, const char *old, cons
                 return;
         if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_IN_USE ||
             (mr->data->state == RESERVATION_DEGRADED &&
-             (mr->state_before_degraded == RESERVATION_PREPARED || mr->state_before_degraded == RESERVATION_IN_USE))) {
+             (mr->data->return_to == RESERVATION_PREPARED || mr->data->return_to == RESERVATION_IN_USE))) {
                 char msg[512];
 
                 if (!takeover_may_rebind(m, mr)) {
@@ -236,16 +216,19 @@ static void driver_changed(Manager *m, const PciDevice *d, const char *old, cons
                                  (unsigned long long) (TAKEOVER_WINDOW_USEC / 1000000ULL));
                         log_warning("%s.", msg);
                         manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
-                        manager_reservation_degrade(m, mr, msg);
+                        manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, msg);
                         return;
                 }
                 snprintf(msg, sizeof msg, "host driver %s bound to %s of %s reservation %s", new, d->name,
                          reservation_state_to_string(mr->data->state), mr->data->id);
                 log_warning("%s; binding it to %s again.", msg, mr->data->driver);
                 manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
-                /* degraded until the job put it back (see job_done()) */
-                manager_reservation_degrade(m, mr, msg);
-                (void) manager_rebind_function(m, mr, d);
+                /* degraded until the job put it back (see job_done());
+                 * while its guest may run, reset only if that touches
+                 * nothing but this function */
+                manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, msg);
+                (void) manager_rebind_function(m, mr, d,
+                                               !manager_reservation_guest_may_run(mr) || manager_function_resets_alone(d));
         }
 }
 

@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "host-usage.h"
+#include "reservation-state.h"
 #include "reservation.h"
 #include "sysfs-ops.h"
 #include "topology.h"
@@ -32,9 +33,10 @@ typedef struct ManagedReservation {
         sd_bus_track *track;       /* transient: the owning connection */
         struct Manager *manager;
         unsigned jobs;             /* rebind jobs queued or running for it */
-        ReservationState state_before_degraded;  /* what it goes back to */
         bool orphan;               /* transient, owner gone with an earlier
-                                    * daemon: given back and dropped at start */
+                                    * daemon: given back and dropped after READY */
+        bool trouble_during_job;   /* function-gone/host-driver-took while a
+                                    * job ran: judged again when it ends */
         /* host drivers taking its functions back (manager-udev.c): after
          * TAKEOVER_MAX within TAKEOVER_WINDOW_USEC the daemon stops
          * binding them back; Prepare starts counting again */
@@ -152,6 +154,25 @@ typedef struct ReserveRequest {
 int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **ret, sd_bus_error *error);
 int manager_release(Manager *m, ManagedReservation *r, sd_bus_error *error);
 
+/* The one setter of a reservation's state (the table is reservation-state.c):
+ * validates `event` in the reservation's state, assigns the state and
+ * return_to, changes LastError as `le` says (LAST_ERROR_SET: to `text`),
+ * stores the reservation and queues one change notification (also for an
+ * event that changed nothing, when it ends an operation: the API promises
+ * ReservationChanged then).  Returns 0, or -EBUSY with *ret_why (if not
+ * NULL) when the table refuses the event (nothing changed), or the
+ * store's error (logged): with APPLY_UNDO_IF_NOT_STORED nothing changed
+ * then; without, the change stands in memory (the host already changed:
+ * the model must say so) and is notified. */
+typedef enum LastErrorChange {
+        LAST_ERROR_KEEP,
+        LAST_ERROR_CLEAR,
+        LAST_ERROR_SET,
+} LastErrorChange;
+#define APPLY_UNDO_IF_NOT_STORED 1u  /* a store failure undoes the change (nothing is notified) */
+int manager_reservation_apply(Manager *m, ManagedReservation *mr, ReservationEvent event, LastErrorChange le,
+                              const char *text, unsigned flags, const char **ret_why);
+
 /* Verdicts as the API defines them (owner "" for Device.Verdict). */
 int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict *ret);
 
@@ -204,17 +225,31 @@ int manager_reconcile(Manager *m);
 const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
 
 /* Binds one function of a prepared reservation back to its vfio driver
- * (a host driver took it), through the job queue. */
-int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice *d);
+ * (a host driver took it, or it came back), through the job queue; it is
+ * reset after the bind only if may_reset. */
+int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset);
 
 /* udev (manager-udev.c): the monitor is created before the enumeration
  * and attached to the loop after the export. */
 int manager_udev_start(Manager *m);
 int manager_udev_attach(Manager *m);
 void manager_udev_stop(Manager *m);
-/* Puts a reservation in state degraded (remembering the state it leaves)
- * with LastError `why`, stores it and signals it. */
-void manager_reservation_degrade(Manager *m, ManagedReservation *mr, const char *why);
+/* Something went wrong with a function of mr while the daemon runs
+ * (RESERVATION_EVENT_FUNCTION_GONE or _HOST_DRIVER_TOOK): the reservation
+ * is degraded with `why` as LastError; one with a job running is judged
+ * again when the job ends (manager_reservation_check_trouble()), so that
+ * the job's result does not hide it. */
+void manager_reservation_trouble(Manager *m, ManagedReservation *mr, ReservationEvent event, const char *why);
+void manager_reservation_check_trouble(Manager *m, ManagedReservation *mr);
+/* Every function present with the identity it was reserved with (and,
+ * with on_driver, bound to the reservation's vfio driver). */
+bool manager_reservation_whole(Manager *m, ManagedReservation *mr, bool on_driver);
+/* in-use, or degraded returning to in-use: nothing may reset or unbind
+ * its functions */
+bool manager_reservation_guest_may_run(const ManagedReservation *mr);
+/* Whether a reset of d touches nothing but d: every reset method the
+ * kernel may use for it is function-level (flr, af_flr). */
+bool manager_function_resets_alone(const PciDevice *d);
 /* Queues one PropertiesChanged of the function for the end of the
  * main-loop iteration (several changes: one signal). */
 void manager_device_dirty(Manager *m, const PciAddress *a);
