@@ -375,6 +375,147 @@ check "other operations (migrate begin) exit 0 at once (rc=$RC, $MS ms)" test $R
 for r in $R3 $R4; do timed timeout 60 $CTL release $r; expect_ok "release $r"; done
 timing "section 2 (hook): $(( $(now_ms) - T2 )) ms"
 
+# --- 3. Debian's libvirtd in the guest ------------------------------------------------------
+section "3. libvirtd: virsh start --paused of a domain with <hostdev managed='no'>"
+T3=$(now_ms)
+# the host step's result (host/consumers.sh: the packages this host lacks)
+while IFS= read -r l; do
+    case $l in "ok - "*) ok "${l#ok - }" ;; "FAIL - "*) fail "${l#FAIL - }" ;; *) note "$l" ;; esac
+done < $OUT/host.log 2> /dev/null
+LVOK=0
+if [ "${HOST_RC:-1}" = 0 ]; then
+    t0=$(now_ms); n=0
+    for p in $(cat /vmtest/work/debs/wanted); do
+        f=$(ls /vmtest/work/debs/${p}_*.deb | tail -1)
+        # not dpkg-deb -x: its tar would replace the merged-/usr symlinks
+        # /lib, /bin, /sbin by directories (and the guest's root with them)
+        dpkg-deb --fsys-tarfile "$f" | tar -C / --keep-directory-symlink --no-overwrite-dir -xf - && n=$((n + 1))
+    done
+    ldconfig
+    check "unpacked $n libvirt packages into the guest's root ($(( $(now_ms) - t0 )) ms)" test -x /usr/sbin/libvirtd -a -x /usr/bin/virsh
+    LVOK=1
+fi
+VIRSH="timeout 300 virsh -c qemu:///system"
+LVDOM=vm-lv
+lv_domxml() {
+    cat << XEOF
+<domain type='qemu'>
+  <name>$LVDOM</name>
+  <uuid>0b5e3c9a-7d6f-4a1b-9c2d-5e8f7a6b4c3d</uuid>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <features><tcg><tb-cache unit='MiB'>16</tb-cache></tcg></features>
+  <devices>
+    <emulator>$QEMU</emulator>
+    <hostdev mode='subsystem' type='pci' managed='no'>
+      <source><address domain='0x0000' bus='0x0b' slot='0x00' function='0x0'/></source>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0' multifunction='on'/>
+    </hostdev>
+    <hostdev mode='subsystem' type='pci' managed='no'>
+      <source><address domain='0x0000' bus='0x0b' slot='0x00' function='0x1'/></source>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x1'/>
+    </hostdev>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XEOF
+}
+if [ $LVOK = 1 ]; then
+    # no systemd, no cgroups, no virtlogd, no sVirt in this guest: QEMU as
+    # root, output to a file, no private /dev namespace
+    mkdir -p /etc/libvirt
+    # the qemu driver resolves its compiled-in user and group
+    # (libvirt-qemu) before it reads qemu.conf: what libvirt-daemon-system's
+    # postinst would have made
+    getent group libvirt-qemu > /dev/null || echo "libvirt-qemu:x:64055:" >> /etc/group
+    getent passwd libvirt-qemu > /dev/null \
+        || echo "libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin" >> /etc/passwd
+    cat > /etc/libvirt/qemu.conf << 'XEOF'
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+namespaces = [ ]
+cgroup_controllers = [ ]
+stdio_handler = "file"
+XEOF
+    cat > /etc/libvirt/libvirtd.conf << 'XEOF'
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+log_outputs = "3:file:/tmp/libvirtd.log"
+XEOF
+    # the hook as installed, with this build's pci-assignctl (libvirtd
+    # passes hooks only a few environment variables)
+    mkdir -p /etc/libvirt/hooks/qemu.d
+    sed "s|^PCI_ASSIGNCTL=.*|PCI_ASSIGNCTL=$CTL|" "$HOOK" > /etc/libvirt/hooks/qemu.d/pci-assignd
+    chmod 755 /etc/libvirt/hooks/qemu.d/pci-assignd
+    unset PCI_ASSIGNCTL
+    t0=$(now_ms)
+    /usr/sbin/libvirtd > /tmp/libvirtd.out 2>&1 &
+    LVPID=$!
+    for _ in $(seq 600); do [ -S /run/libvirt/libvirt-sock ] && break; kill -0 $LVPID 2> /dev/null || break; sleep 0.2; done
+    timed $VIRSH version
+    if [ $RC = 0 ]; then
+        ok "libvirtd $(sed -n "s/^Using library: libvirt *//p" <<< "$COUT" | head -1) answers virsh ($(( $(now_ms) - t0 )) ms)"
+        note "$(tr '\n' ';' <<< "$COUT")"
+    else
+        fail "libvirtd answers virsh: $(one "$COUT")"; LVOK=0
+        kill -0 $LVPID 2> /dev/null && note "libvirtd (pid $LVPID) runs" || note "libvirtd (pid $LVPID) is gone"
+        note "/run/libvirt: $(ls /run/libvirt 2> /dev/null | tr '\n' ' ')"
+        tail -5 /tmp/libvirtd.out | sed 's/^/    libvirtd: /'
+        grep -E 'error' /tmp/libvirtd.log | tail -8 | sed 's/^/    libvirtd.log: /'
+        cp /tmp/libvirtd.log /tmp/libvirtd.out $OUT/ 2> /dev/null
+    fi
+fi
+if [ $LVOK = 1 ]; then
+    reserve $LVDOM $MA $MB; R5=$RID
+    lv_domxml > /tmp/vm-lv.xml
+    timed $VIRSH define /tmp/vm-lv.xml; expect_ok "virsh define $LVDOM (2 x <hostdev managed='no'>)"
+    timed $VIRSH start --paused $LVDOM
+    expect_ok "virsh start --paused $LVDOM"
+    timing "virsh start --paused (hook prepare begin + QEMU + hook started begin): $MS ms"
+    if [ $RC = 0 ]; then
+        check_drivers "the hook prepared them: on vfio-pci" vfio-pci $MA $MB
+        check "State of $R5 is in-use (hook at started begin)" test "$(rstate $R5)" = in-use
+        timed $VIRSH domstate $LVDOM; check "domstate $LVDOM: paused ($COUT)" has "$COUT" paused
+        QP=$(cat /run/libvirt/qemu/$LVDOM.pid 2> /dev/null)
+        check "libvirt's QEMU (pid $QP) holds /dev/vfio/$GM open" group_open_by "$QP" $GM
+        timed $VIRSH qemu-monitor-command $LVDOM --hmp 'info pci'
+        n=$(grep -c 'Ethernet controller: PCI device 8086:10d3' <<< "$COUT")
+        check "HMP info pci in libvirt's QEMU shows both e1000e functions ($n)" test "$n" = 2
+        timed timeout 90 $ADMIN $CTL --no-ask-password reset $MA
+        expect_err "pcaadmin's reset of $MA while libvirt's domain runs is refused" org.pciassign1.Error.InUse
+        timed $VIRSH destroy $LVDOM; expect_ok "virsh destroy $LVDOM"
+        timing "virsh destroy (QEMU killed + hook release end): $MS ms"
+        check "State of $R5 is reserved (hook at release end)" test "$(rstate $R5)" = reserved
+        check_drivers "given back to e1000e" e1000e $MA $MB
+    else
+        sed 's/^/    libvirtd: /' /tmp/libvirtd.out | tail -10
+        grep -E 'error|hook' /tmp/libvirtd.log | tail -10 | sed 's/^/    libvirtd.log: /'
+    fi
+    # a failing Prepare fails the start, with the hook's message
+    if rmmod vfio_pci 2> /tmp/rmmod.err; then
+        timed $VIRSH start --paused $LVDOM
+        expect_err "virsh start with vfio-pci unloaded fails with the hook's message" \
+            "pci-assignd hook: domain $LVDOM: Prepare of reservation $R5 failed" 'OperationFailed'
+        note "virsh said:"; sed 's/^/      /' <<< "$COUT"
+        timed $VIRSH domstate $LVDOM; check "domstate $LVDOM: shut off ($COUT)" has "$COUT" 'shut off'
+        check_drivers "still on e1000e" e1000e $MA $MB
+        check "State of $R5 stays reserved" test "$(rstate $R5)" = reserved
+        modprobe vfio-pci
+    else
+        fail "rmmod vfio_pci: $(cat /tmp/rmmod.err)"
+    fi
+    $VIRSH undefine $LVDOM > /dev/null 2>&1
+    timed timeout 60 $CTL release $R5; expect_ok "release $R5"
+    kill $LVPID; wait $LVPID 2> /dev/null
+    cp /tmp/libvirtd.log /tmp/libvirtd.out /var/log/libvirt/qemu/$LVDOM.log $OUT/ 2> /dev/null
+fi
+timing "section 3 (libvirtd): $(( $(now_ms) - T3 )) ms"
+
 # --- the end ------------------------------------------------------------------------------------
 r=$(timeout 30 $CTL reservations --lines 2>&1)
 check "no reservations left ('$r')" test -z "$r"
