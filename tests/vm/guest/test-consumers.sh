@@ -20,8 +20,16 @@
 #     leaves everything as it was; a domain without hostdevs, one whose
 #     hostdev is reserved for another owner, look-alike hostdevs in
 #     <metadata> and broken XML.
-# libvirtd itself does not run here (not installed on the host whose root
-# the guest shares).  Timings under TCG are printed as "    timing:" lines.
+#  3. Debian's libvirtd (9.0): host/consumers.sh apt-get downloads the
+#     libvirt packages the host lacks (never installs them there); they are
+#     unpacked into this guest's tmpfs root only; libvirtd runs with the hook
+#     in /etc/libvirt/hooks/qemu.d/ (QEMU as root, no cgroups, sVirt,
+#     namespaces or virtlogd: no systemd here); virsh start --paused of a
+#     domain with two <hostdev managed='no'> -> the hook prepared them, in
+#     use, HMP info pci shows them; virsh destroy -> given back; a start
+#     with vfio-pci unloaded fails with the hook's message.
+# Timings under TCG are printed as "    timing:" lines; about 150 s wall
+# on an idle 2-core host (a third of it section 3).
 # vm-timeout: 600
 #   params (from the host, /vmout/params.sh): BUILD_DIR, SRC_DIR
 . /vmtest/guest/lib.sh
