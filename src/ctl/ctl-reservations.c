@@ -373,6 +373,41 @@ static void resrows_free(ResRow *rows, size_t n) {
         free(rows);
 }
 
+/* --owner: the owner is one of those given (exact match), or none given. */
+static bool owner_wanted(const char *owner) {
+        if (!arg_owners)
+                return true;
+        for (char **o = arg_owners; *o; o++)
+                if (streq(*o, owner))
+                        return true;
+        return false;
+}
+
+/* --lines: "ID STATE ADDRESS ASSIGNED PERSISTENT OWNER" per function, for
+ * scripts (the libvirt hook): every field but the last is free of blanks;
+ * OWNER (printable UTF-8, the daemon allows nothing else) is the rest of
+ * the line. */
+static int print_lines(const ResRow *rows, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                json_object *functions = json_get_array(rows[i].props, "Functions");
+                const char *state = json_get_string(rows[i].props, "State") ?: rows[i].state;
+                bool persistent = true;
+
+                if (!functions_valid(functions))
+                        return log_error_errno(-EBADMSG, "Reservation %s: Functions is not a(sb).", rows[i].id);
+                (void) json_get_bool(rows[i].props, "Persistent", &persistent);
+                for (size_t k = 0; k < json_object_array_length(functions); k++) {
+                        json_object *e = json_object_array_get_idx(functions, k);
+
+                        printf("%s %s %s %s %s %s\n", rows[i].id, state,
+                               json_object_get_string(json_object_array_get_idx(e, 0)),
+                               json_object_get_boolean(json_object_array_get_idx(e, 1)) ? "yes" : "no",
+                               persistent ? "yes" : "no", rows[i].owner);
+                }
+        }
+        return 0;
+}
+
 /* ListReservations() and the properties of each entry.  Entries that went
  * away before their properties could be read are dropped.  The strings
  * point into *ret_reply. */
@@ -403,6 +438,8 @@ static int read_reservations(sd_bus *bus, sd_bus_message **ret_reply, ResRow **r
                 }
                 if (r == 0)
                         break;
+                if (!owner_wanted(owner))
+                        continue;
 
                 l = reallocarray(rows, n + 1, sizeof(ResRow));
                 if (!l) {
@@ -460,6 +497,12 @@ int verb_reservations(sd_bus *bus, int argc, char *argv[]) {
         r = read_reservations(bus, &reply, &rows, &n);
         if (r < 0)
                 return r;
+
+        if (arg_lines) {
+                r = print_lines(rows, n);
+                resrows_free(rows, n);
+                return r;
+        }
 
         if (arg_json) {
                 _cleanup_json_ json_object *array = json_object_new_array();

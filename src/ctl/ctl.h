@@ -29,6 +29,9 @@ extern bool arg_json;
 extern bool arg_legend;
 extern bool arg_ask_password;
 extern const char *arg_owner;
+/* reservations: every --owner (NULL: no filter), --lines */
+extern char **arg_owners;
+extern bool arg_lines;
 /* reserve */
 extern char **arg_unassigned;
 extern bool arg_complete_group;

@@ -19,6 +19,8 @@ bool arg_json = false;
 bool arg_legend = true;
 bool arg_ask_password = true;
 const char *arg_owner = NULL;
+char **arg_owners = NULL;       /* every --owner, for reservations; points into argv */
+bool arg_lines = false;
 char **arg_unassigned = NULL;   /* points into argv; only the array is ours */
 bool arg_complete_group = false;
 bool arg_transient = false;
@@ -28,6 +30,7 @@ const char *arg_driver = NULL;
 static const char *arg_owner_option = NULL;
 static const char *arg_reserve_option = NULL;
 static const char *arg_driver_option = NULL;  /* the first option only some verbs take */
+static const char *arg_lines_option = NULL;
 
 #define VERB_ANY ((unsigned) -1)
 
@@ -37,7 +40,8 @@ typedef enum VerbFlags {
         VERB_OPT_OWNER   = 1 << 2,  /* takes --owner */
         VERB_OPT_RESERVE = 1 << 3,  /* takes --unassigned, --complete-group, --transient, --driver */
         VERB_OPT_DRIVER  = 1 << 4,  /* takes --driver */
-        VERB_OPT_ANY     = VERB_OPT_OWNER | VERB_OPT_RESERVE | VERB_OPT_DRIVER,
+        VERB_OPT_LINES   = 1 << 5,  /* takes --lines */
+        VERB_OPT_ANY     = VERB_OPT_OWNER | VERB_OPT_RESERVE | VERB_OPT_DRIVER | VERB_OPT_LINES,
 } VerbFlags;
 
 typedef struct Verb {
@@ -54,7 +58,7 @@ static const Verb verbs[] = {
         { "show",             2,        2,        0,                verb_show             },
         { "check",            2,        VERB_ANY, VERB_OPT_OWNER,   verb_check            },
         { "reserve",          3,        VERB_ANY, VERB_OPT_RESERVE | VERB_OPT_DRIVER, verb_reserve },
-        { "reservations",     VERB_ANY, 1,        0,                verb_reservations     },
+        { "reservations",     VERB_ANY, 1,        VERB_OPT_OWNER | VERB_OPT_LINES, verb_reservations },
         { "show-reservation", 2,        2,        0,                verb_show_reservation },
         { "reservation",      2,        2,        0,                verb_show_reservation },
         { "release",          2,        2,        0,                verb_release          },
@@ -82,7 +86,7 @@ static void help(void) {
                "  reserve OWNER ADDRESS...\n"
                "                        Reserve functions for the guest OWNER and print\n"
                "                        the reservation id\n"
-               "  reservations          List reservations\n"
+               "  reservations          List reservations (--owner: only those of NAME)\n"
                "  show-reservation ID   Show all properties of a reservation\n"
                "                        (alias: reservation ID)\n"
                "  prepare ID            Detach every function of the reservation to its\n"
@@ -108,7 +112,10 @@ static void help(void) {
                "     --version          Show package version\n"
                "     --json             Print machine-readable JSON\n"
                "     --owner=NAME       With check: the would-be owner, whose own\n"
-               "                        reservations are no conflict\n"
+               "                        reservations are no conflict; with reservations:\n"
+               "                        only the reservations of NAME (repeatable)\n"
+               "     --lines            With reservations: one line per function,\n"
+               "                        \"ID STATE ADDRESS ASSIGNED PERSISTENT OWNER\"\n"
                "     --unassigned=ADDRESS\n"
                "                        With reserve: detach ADDRESS with its group but\n"
                "                        do not give it to the guest (repeatable)\n"
@@ -157,6 +164,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_DRIVER,
                 ARG_NO_LEGEND,
                 ARG_NO_ASK_PASSWORD,
+                ARG_LINES,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -169,6 +177,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "driver",          required_argument, NULL, ARG_DRIVER          },
                 { "no-legend",       no_argument,       NULL, ARG_NO_LEGEND       },
                 { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD },
+                { "lines",           no_argument,       NULL, ARG_LINES           },
                 {}
         };
         int c;
@@ -187,9 +196,22 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_JSON:
                         arg_json = true;
                         break;
-                case ARG_OWNER:
+                case ARG_OWNER: {
+                        size_t n = strv_length(arg_owners);
+                        char **l = reallocarray(arg_owners, n + 2, sizeof(char *));
+
+                        if (!l)
+                                return log_error_errno(-ENOMEM, "Out of memory.");
+                        l[n] = optarg;
+                        l[n + 1] = NULL;
+                        arg_owners = l;
                         arg_owner = optarg;
                         arg_owner_option = arg_owner_option ?: "--owner";
+                        break;
+                }
+                case ARG_LINES:
+                        arg_lines = true;
+                        arg_lines_option = "--lines";
                         break;
                 case ARG_UNASSIGNED: {
                         size_t n = strv_length(arg_unassigned);
@@ -263,6 +285,10 @@ static int dispatch_verb(int argc, char *argv[]) {
                 return usage_error("Option '%s' is not valid with '%s'.", arg_owner_option, verb->name);
         if (arg_driver_option && !(verb->flags & VERB_OPT_DRIVER))
                 return usage_error("Option '%s' is not valid with '%s'.", arg_driver_option, verb->name);
+        if (arg_lines_option && !(verb->flags & VERB_OPT_LINES))
+                return usage_error("Option '%s' is not valid with '%s'.", arg_lines_option, verb->name);
+        if (arg_lines && arg_json)
+                return usage_error("Options '--lines' and '--json' exclude each other.");
         if (arg_reserve_option && !(verb->flags & VERB_OPT_RESERVE))
                 return usage_error("Option '%s' is not valid with '%s'.", arg_reserve_option, verb->name);
 
@@ -294,6 +320,7 @@ int main(int argc, char *argv[]) {
                 r = log_error_errno(-EIO, "Failed to write output: %s", strerror(errno));
 
         free(arg_unassigned);
+        free(arg_owners);
 
         if (r == CTL_USAGE_ERROR)
                 return CTL_EXIT_USAGE;

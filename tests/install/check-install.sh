@@ -9,9 +9,13 @@ trap 'rm -rf "$D"' EXIT
 meson install -C "$B" --destdir "$D" --no-rebuild --quiet > "$D.log" 2>&1 || { cat "$D.log"; rm -f "$D.log"; exit 1; }
 rm -f "$D.log"
 
-prefix=$(meson introspect "$B" --buildoptions | /usr/bin/python3 -c '
+opt() { meson introspect "$B" --buildoptions | /usr/bin/python3 -c '
 import json, sys
-print({o["name"]: o["value"] for o in json.load(sys.stdin)}["prefix"])')
+v = {o["name"]: o["value"] for o in json.load(sys.stdin)}[sys.argv[1]]
+print(str(v).lower() if isinstance(v, bool) else v)' "$1"; }
+prefix=$(opt prefix)
+sysconfdir=$(opt sysconfdir)
+case $sysconfdir in /*) ;; *) sysconfdir=$prefix/$sysconfdir ;; esac
 pc() { pkg-config --variable="$2" "$1" 2>/dev/null || true; }
 unitdir=$(pc systemd systemdsystemunitdir); unitdir=${unitdir:-$prefix/lib/systemd/system}
 svcdir=$(pc dbus-1 system_bus_services_dir); svcdir=${svcdir:-$prefix/share/dbus-1/system-services}
@@ -37,6 +41,15 @@ if [ "${2:-man}" = man ]; then
     want "$prefix/share/man/$p" 644
   done
   expected=9
+fi
+
+# the libvirt hook (-Dlibvirt-hook, default true), calling the installed client
+if [ "$(opt libvirt-hook)" = true ]; then
+  want "$sysconfdir/libvirt/hooks/qemu.d/pci-assignd" 755
+  expected=$((expected + 1))
+  grep -q "^PCI_ASSIGNCTL=\${PCI_ASSIGNCTL:-$prefix/bin/pci-assignctl}\$" "$D$sysconfdir/libvirt/hooks/qemu.d/pci-assignd" \
+    && echo "ok - the libvirt hook runs $prefix/bin/pci-assignctl" \
+    || { echo "FAIL - the libvirt hook does not run $prefix/bin/pci-assignctl"; fail=1; }
 fi
 
 # the activation file and the unit start the binary that was installed
