@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Shared between the parts of host-usage: the sysfs walk from a block or
+ * network device to the PCI functions it hangs off (host-usage-walk.c), the
+ * stacks that are not sysfs links (host-usage-stacks.c: btrfs, ZFS) and the
+ * /proc and netlink parsers (host-usage.c, host-usage-rtnl.c).  Not an API. */
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "host-usage.h"
+#include "macro.h"
+
+/* dm on md on a partition is 3 levels; 8 is far beyond any real stack and
+ * keeps a looping or hostile sysfs from keeping us busy. */
+#define STACK_DEPTH_MAX 8
+/* Devices visited for one source (all members of a wide md/LVM/bond). */
+#define STACK_NODES_MAX 256
+/* A reason names at most this many causes, then "and N more". */
+#define REASON_CAUSES_MAX 3
+/* Bytes of one name (mount point, source, file) shown in a reason. */
+#define REASON_NAME_MAX 200
+/* IFNAMSIZ - 1 */
+#define IFNAME_MAX 15
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
+#define _cleanup_closedir_ _cleanup_(closedirp)
+
+/* One (function, cause) pair; reasons are interned, so a cause is an index. */
+typedef struct Use {
+        PciAddress address;
+        size_t reason;
+} Use;
+
+/* The PCI functions a block device (by dev_t) hangs off, computed once per
+ * device: a host with hundreds of bind mounts has a handful of devices. */
+typedef struct DevFunctions {
+        dev_t dev;
+        PciAddress *addrs;
+        size_t n_addrs;
+} DevFunctions;
+
+typedef struct Context {
+        char *sysfs;             /* normalised, "" for "/" */
+        char *devices_prefix;    /* sysfs + "/devices/" */
+        Use *uses;
+        size_t n_uses, alloc_uses;
+        char **reasons;
+        size_t n_reasons, alloc_reasons;
+        DevFunctions *devs;
+        size_t n_devs, alloc_devs;
+        unsigned unreadable;
+} Context;
+
+/* The set of functions found while walking one device and what it stacks on. */
+typedef struct Walk {
+        PciAddress *addrs;
+        size_t n_addrs, alloc_addrs;
+        char **visited;
+        size_t n_visited, alloc_visited;
+} Walk;
+
+int grow_array(void **array, size_t *alloc, size_t need, size_t size);
+/* Makes room for `need` elements in a malloc'd array (doubling). */
+#define GROW(array, alloc, need) grow_array((void **) &(array), &(alloc), (need), sizeof(*(array)))
+
+void context_done(Context *c);
+int path_resolve(const char *dir, const char *target, char **ret);
+char *path_join(const char *a, const char *b);
+
+/* The functions behind block device `dev`, from the cache or from sysfs
+ * (the array belongs to the cache). */
+int block_functions(Context *c, dev_t dev, const PciAddress **ret_addrs, size_t *ret_n);
+/* Resolves the sysfs link `dir`/`name` and walks the device it points at;
+ * *ret_addrs is malloc'd. */
+int walk_from_link(Context *c, const char *dir, const char *name, bool net, PciAddress **ret_addrs, size_t *ret_n);
+
+/* Room for one sanitized name: REASON_NAME_MAX bytes, "..." and the NUL. */
+#define NAME_BUF (REASON_NAME_MAX + 4)
+const char *sanitize(const char *s, char buf[static NAME_BUF]);
+_printf_(4, 5)
+int add_uses(Context *c, const PciAddress *addrs, size_t n, const char *fmt, ...);
+int build_entries(Context *c, HostUsage *u);
+
+int parse_uint(const char *s, unsigned max, unsigned *ret);
+int parse_majmin(const char *s, dev_t *ret);
+int stat_noautomount(const char *path, struct stat *st);
