@@ -56,6 +56,7 @@ typedef struct Context {
         size_t n_reasons, alloc_reasons;
         DevFunctions *devs;
         size_t n_devs, alloc_devs;
+        const char *udev_data;   /* udev's database directory */
         unsigned unreadable;
 } Context;
 
@@ -92,3 +93,15 @@ int build_entries(Context *c, HostUsage *u);
 int parse_uint(const char *s, unsigned max, unsigned *ret);
 int parse_majmin(const char *s, dev_t *ret);
 int stat_noautomount(const char *path, struct stat *st);
+
+/* host-usage-stacks.c */
+/* Every device of the btrfs that holds dev (dev included): -ENOENT when
+ * sysfs lists none, -ENOMEM. */
+int btrfs_devices(Context *c, dev_t dev, dev_t **ret, size_t *ret_n);
+/* The block devices udev labels as members of ZFS pool `pool`. */
+int zfs_pool_devices(Context *c, const char *pool, dev_t **ret, size_t *ret_n);
+/* Marks the functions of every member of `pool`, the cause reading
+ * "WHY (ZFS pool POOL)"; a pool without known members flags the result. */
+int add_zfs_pool(Context *c, const char *pool, const char *why);
+/* Every pool imported, from /proc/spl/kstat/zfs/<pool>/. */
+int read_zfs_kstat(Context *c, const char *dir);

@@ -122,17 +122,27 @@ static int walk_add_address(Walk *w, const PciAddress *a) {
 }
 
 static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, bool net);
+static int walk_nvme_multipath(Context *c, Walk *w, const char *devdir, unsigned depth);
+static int walk_loop(Context *c, Walk *w, const char *devdir, unsigned depth);
 
 /* Follows the symlinks in `dir` (all of them, or those starting with
- * `prefix`) to the devices they point at. */
-static int walk_links(Context *c, Walk *w, const char *dir, const char *prefix, unsigned depth, bool net) {
+ * `prefix`, and then only digits if `digits_after`) to the devices they
+ * point at. */
+static int walk_links(Context *c, Walk *w, const char *dir, const char *prefix, bool digits_after,
+                      unsigned depth, bool net) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
 
         d = opendir(dir);
-        if (!d)
-                /* no slaves/, or the device went away: nothing stacked */
-                return errno == ENOMEM ? -ENOMEM : 0;
+        if (!d) {
+                if (errno == ENOMEM)
+                        return -ENOMEM;
+                /* no slaves/, or the device went away: nothing stacked;
+                 * anything else (EACCES, EIO) leaves the stack unknown */
+                if (errno != ENOENT && errno != ENOTDIR)
+                        c->unreadable |= HOST_USAGE_SOURCE_SYSFS;
+                return 0;
+        }
 
         while ((de = readdir(d))) {
                 _cleanup_free_ char *link = NULL, *resolved = NULL;
@@ -144,13 +154,24 @@ static int walk_links(Context *c, Walk *w, const char *dir, const char *prefix, 
                         continue;
                 if (prefix && !startswith_const(de->d_name, prefix))
                         continue;
+                if (digits_after) {
+                        const char *rest = de->d_name + strlen(prefix);
+
+                        if (!*rest || rest[strspn(rest, "0123456789")])
+                                continue;
+                }
 
                 link = path_join(dir, de->d_name);
                 if (!link)
                         return -ENOMEM;
                 n = readlink(link, target, sizeof target - 1);
-                if (n < 0)
+                if (n < 0) {
+                        /* gone meanwhile, or not a link (the head disks
+                         * next to an nvme-subsystem's controller links) */
+                        if (errno != ENOENT && errno != EINVAL)
+                                c->unreadable |= HOST_USAGE_SOURCE_SYSFS;
                         continue;
+                }
                 target[n] = 0;
 
                 r = path_resolve(dir, target, &resolved);
@@ -163,6 +184,102 @@ static int walk_links(Context *c, Walk *w, const char *dir, const char *prefix, 
         return 0;
 }
 
+/* NVMe native multipath: the head disk (and its partitions, through the
+ * parent) lives under virtual/nvme-subsystem/nvme-subsysN/, next to links
+ * to every controller of the subsystem (nvme0 -> .../0000:01:00.0/nvme/
+ * nvme0): each is a path the I/O may take, so each controller's function
+ * is used.  The head's multipath/ links (newer kernels) name the same
+ * paths' disks and are followed too. */
+static int walk_nvme_multipath(Context *c, Walk *w, const char *devdir, unsigned depth) {
+        _cleanup_free_ char *prefix = NULL, *subsys = NULL, *mp = NULL;
+        int r;
+
+        if (asprintf(&prefix, "%svirtual/nvme-subsystem/", c->devices_prefix) < 0) {
+                prefix = NULL;
+                return -ENOMEM;
+        }
+        if (!startswith_const(devdir, prefix))
+                return 0;
+        /* only the head disk itself: .../nvme-subsysN/nvme0n1 */
+        if (strchr(devdir + strlen(prefix), '/') == NULL ||
+            strchr(strchr(devdir + strlen(prefix), '/') + 1, '/'))
+                return 0;
+
+        r = path_resolve(devdir, "..", &subsys);
+        if (r < 0)
+                return r;
+        r = walk_links(c, w, subsys, "nvme", true, depth, false);
+        if (r < 0)
+                return r;
+        mp = path_join(devdir, "multipath");
+        if (!mp)
+                return -ENOMEM;
+        return walk_links(c, w, mp, NULL, false, depth, false);
+}
+
+/* A loop device: the file (or block device) behind it, read from
+ * loop/backing_file, and the filesystem that file is on.  A backing file
+ * that cannot be found again (deleted, another mount namespace) or that
+ * lives on a filesystem with an anonymous device number (btrfs, NFS) is a
+ * stack we cannot follow: not known, so nothing may be called free. */
+static int walk_loop(Context *c, Walk *w, const char *devdir, unsigned depth) {
+        _cleanup_free_ char *file = NULL, *line = NULL, *dir = NULL, *resolved = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char name[32], target[PATH_MAX];
+        size_t size = 0;
+        struct stat st;
+        ssize_t n;
+        dev_t dev;
+
+        file = path_join(devdir, "loop/backing_file");
+        if (!file)
+                return -ENOMEM;
+        f = fopen(file, "re");
+        if (!f) {
+                /* not a loop device, or one with nothing attached */
+                if (errno != ENOENT && errno != ENOTDIR)
+                        c->unreadable |= HOST_USAGE_SOURCE_SYSFS;
+                return errno == ENOMEM ? -ENOMEM : 0;
+        }
+        errno = 0;
+        n = getline(&line, &size, f);
+        if (n < 0) {
+                if (errno == ENOMEM)
+                        return -ENOMEM;
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
+                return 0;
+        }
+        if (n > 0 && line[n - 1] == '\n')
+                line[--n] = 0;
+        if (line[0] != '/' || stat_noautomount(line, &st) < 0) {
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
+                return 0;
+        }
+        dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+        if (major(dev) == 0) {
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
+                return 0;
+        }
+
+        dir = path_join(c->sysfs, "dev/block");
+        if (!dir)
+                return -ENOMEM;
+        (void) snprintf(name, sizeof name, "%u:%u", major(dev), minor(dev));
+        free(file);
+        file = path_join(dir, name);
+        if (!file)
+                return -ENOMEM;
+        n = readlink(file, target, sizeof target - 1);
+        if (n < 0) {
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
+                return 0;
+        }
+        target[n] = 0;
+        if (path_resolve(dir, target, &resolved) < 0)
+                return -ENOMEM;
+        return walk_device(c, w, resolved, depth + 1, false);
+}
+
 /* Collects the PCI functions in the path of the device directory `devdir`
  * (every component that is a PCI address: the device's own function and
  * every bridge above it), then follows what the device is stacked on. */
@@ -171,8 +288,12 @@ static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, 
         const char *s;
         int r;
 
-        if (depth > STACK_DEPTH_MAX || w->n_visited >= STACK_NODES_MAX)
+        if (depth > STACK_DEPTH_MAX || w->n_visited >= STACK_NODES_MAX) {
+                /* deeper or wider than any real stack: what is below is
+                 * not known */
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
                 return 0;
+        }
         /* every path we look at comes from a link: it must stay inside
          * sysfs's device tree, whatever the link says */
         if (!startswith_const(devdir, c->devices_prefix))
@@ -203,13 +324,20 @@ static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, 
 
         if (net)
                 /* bridge ports, bond slaves, the device under a VLAN */
-                return walk_links(c, w, devdir, "lower_", depth, net);
+                return walk_links(c, w, devdir, "lower_", false, depth, net);
 
         /* dm (crypt, LVM), md, bcache: the devices underneath */
         sub = path_join(devdir, "slaves");
         if (!sub)
                 return -ENOMEM;
-        r = walk_links(c, w, sub, NULL, depth, net);
+        r = walk_links(c, w, sub, NULL, false, depth, net);
+        if (r < 0)
+                return r;
+
+        r = walk_nvme_multipath(c, w, devdir, depth);
+        if (r < 0)
+                return r;
+        r = walk_loop(c, w, devdir, depth);
         if (r < 0)
                 return r;
 

@@ -14,17 +14,18 @@
 
 #include "host-usage-internal.h"
 
-static _Thread_local char proc_paths[4][PATH_MAX];
+static _Thread_local char proc_paths[6][PATH_MAX];
 
 void host_usage_paths_default(HostUsagePaths *p) {
-        static const char *const names[4] = { "mountinfo", "swaps", "route", "ipv6_route" };
-        const char **fields[4] = { &p->mountinfo, &p->swaps, &p->route, &p->ipv6_route };
-        static const char *const defaults[4] = {
+        static const char *const names[6] = { "mountinfo", "swaps", "route", "ipv6_route", "zfs-kstat", "udev-data" };
+        const char **fields[6] = { &p->mountinfo, &p->swaps, &p->route, &p->ipv6_route, &p->zfs_kstat, &p->udev_data };
+        static const char *const defaults[6] = {
                 "/proc/self/mountinfo", "/proc/swaps", "/proc/net/route", "/proc/net/ipv6_route",
+                "/proc/spl/kstat/zfs", "/run/udev/data",
         };
         const char *dir = getenv("PCI_ASSIGND_PROC_DIR");
 
-        for (size_t i = 0; i < 4; i++) {
+        for (size_t i = 0; i < 6; i++) {
                 if (*fields[i])
                         continue;
                 *fields[i] = defaults[i];
@@ -125,8 +126,9 @@ static int read_mountinfo(Context *c, const char *path) {
                 char *fields[64];
                 size_t n = split_fields(line, fields, ELEMENTSOF(fields)), sep;
                 char where[NAME_BUF], what[NAME_BUF];
-                const char *source;
+                const char *source, *fstype;
                 const PciAddress *addrs;
+                bool btrfs;
                 size_t n_addrs;
                 dev_t dev;
 
@@ -143,20 +145,43 @@ static int read_mountinfo(Context *c, const char *path) {
                 if (unoctal(fields[4]) < 0 || unoctal(fields[sep + 2]) < 0)
                         continue;
 
+                fstype = fields[sep + 1];
+                btrfs = streq(fstype, "btrfs");
+
+                if (streq(fstype, "zfs")) {
+                        /* "rpool/ROOT/pve-1": a dataset of pool rpool,
+                         * whose disks only udev and ZFS know */
+                        _cleanup_free_ char *pool = strndup(source, strcspn(source, "/@"));
+                        _cleanup_free_ char *why = NULL;
+
+                        if (!pool)
+                                return -ENOMEM;
+                        if (asprintf(&why, "mounted filesystem %s from %s", sanitize(fields[4], where),
+                                     sanitize(source, what)) < 0)
+                                return -ENOMEM;
+                        r = add_zfs_pool(c, pool, why);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+
                 if (major(dev) == 0) {
                         struct stat st;
 
                         /* Virtual filesystems (proc, tmpfs, overlay) have
                          * anonymous numbers, but so has btrfs: there, the
                          * source names the device.  Only /dev is looked at
-                         * (devtmpfs: nothing there can hang or automount). */
-                        if (!startswith_const(source, "/dev/") || strstr(source, "/../"))
+                         * (devtmpfs: nothing there can hang or automount);
+                         * a btrfs we cannot follow leaves the result
+                         * incomplete. */
+                        if (!startswith_const(source, "/dev/") || strstr(source, "/../") ||
+                            stat_noautomount(source, &st) < 0 || !S_ISBLK(st.st_mode) ||
+                            major(st.st_rdev) == 0) {
+                                if (btrfs)
+                                        c->unreadable |= HOST_USAGE_SOURCE_STACK;
                                 continue;
-                        if (stat_noautomount(source, &st) < 0 || !S_ISBLK(st.st_mode))
-                                continue;
+                        }
                         dev = st.st_rdev;
-                        if (major(dev) == 0)
-                                continue;
                 }
 
                 r = block_functions(c, dev, &addrs, &n_addrs);
@@ -166,6 +191,32 @@ static int read_mountinfo(Context *c, const char *path) {
                              sanitize(fields[4], where), sanitize(source, what), major(dev), minor(dev));
                 if (r < 0)
                         return r;
+
+                if (btrfs) {
+                        /* raid1, raid10, a device added later: every device
+                         * of the filesystem holds its data */
+                        _cleanup_free_ dev_t *devs = NULL;
+                        size_t n_devs;
+
+                        r = btrfs_devices(c, dev, &devs, &n_devs);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0) {
+                                c->unreadable |= HOST_USAGE_SOURCE_STACK;
+                                continue;
+                        }
+                        for (size_t i = 0; i < n_devs; i++) {
+                                if (devs[i] == dev)
+                                        continue;
+                                r = block_functions(c, devs[i], &addrs, &n_addrs);
+                                if (r < 0)
+                                        return r;
+                                r = add_uses(c, addrs, n_addrs, "mounted filesystem %s: btrfs device %u:%u of %s",
+                                             where, major(devs[i]), minor(devs[i]), what);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
         }
         return read_done(c, r, HOST_USAGE_SOURCE_MOUNTINFO);
 }
@@ -339,11 +390,15 @@ int host_usage_compute(const HostUsagePaths *p, HostUsage *ret) {
         c.devices_prefix = path_join(c.sysfs, "devices/");
         if (!c.devices_prefix)
                 return -ENOMEM;
+        c.udev_data = paths.udev_data;
 
         r = read_mountinfo(&c, paths.mountinfo);
         if (r < 0)
                 return r;
         r = read_swaps(&c, paths.swaps);
+        if (r < 0)
+                return r;
+        r = read_zfs_kstat(&c, paths.zfs_kstat);
         if (r < 0)
                 return r;
         r = read_route(&c, paths.route);

@@ -29,6 +29,12 @@ typedef struct Fixture {
 #define SATA Q35 "/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda"
 #define VBLOCK "/sys/devices/virtual/block"
 #define VNET "/sys/devices/virtual/net"
+#define NVME2 Q35 "/0000:00:0b.0/0000:0a:00.0/nvme/nvme1/nvme1n1"
+#define CTRL2 Q35 "/0000:00:0c.0/0000:0b:00.0/nvme/nvme2"
+#define CTRL3 Q35 "/0000:00:0c.0/0000:0b:00.1/nvme/nvme3"
+#define SUBSYS "/sys/devices/virtual/nvme-subsystem/nvme-subsys2"
+#define SDB Q35 "/0000:00:08.0/host1/target1:0:0/1:0:0:0/block/sdb"
+#define SDC Q35 "/0000:00:0a.0/0000:06:00.0/0000:07:01.0/host2/target2:0:0/2:0:0:0/block/sdc"
 
 static const char *data_dir(void) {
         const char *dir = g_getenv("PCI_ASSIGND_TEST_DATA");
@@ -74,6 +80,32 @@ static void add_block(Fixture *f, const char *syspath, const char *majmin, bool 
         g_assert_true(umockdev_testbed_add_from_string(f->tb, desc, &error));
         g_assert_no_error(error);
         tb_symlink(f, link, syspath);
+}
+
+/* A whole disk with extra udev properties ("E: K=V\n" lines). */
+static void add_block_props(Fixture *f, const char *syspath, const char *majmin, const char *props) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = g_path_get_basename(syspath);
+        g_autofree char *link = g_strconcat("/sys/dev/block/", majmin, NULL);
+        g_autofree char *desc = NULL;
+
+        desc = g_strdup_printf("P: %s\nN: %s\nE: SUBSYSTEM=block\nE: DEVNAME=/dev/%s\n"
+                               "E: DEVTYPE=disk\n%sA: dev=%s\n\n",
+                               syspath + 4, name, name, props, majmin);
+        g_assert_true(umockdev_testbed_add_from_string(f->tb, desc, &error));
+        g_assert_no_error(error);
+        tb_symlink(f, link, syspath);
+}
+
+/* A file in the testbed's /sys (directories made as needed). */
+static void tb_file(Fixture *f, const char *sys, const char *contents) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = g_build_filename(f->root, sys, NULL);
+        g_autofree char *dir = g_path_get_dirname(path);
+
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(path, contents, -1, &error));
+        g_assert_no_error(error);
 }
 
 static void add_net(Fixture *f, const char *syspath) {
@@ -146,6 +178,39 @@ static void testbed_build(void) {
                 g_assert_cmpint(symlink("../../../../../../../../../../../tmp/sys/devices/0000:00:05.0", evil1), ==, 0);
                 g_assert_cmpint(symlink("/srv/sys/devices/0000:00:05.1", evil2), ==, 0);
         }
+
+        /* btrfs raid1 over sda1 and nvme1n1 (0a:00.0 behind 00:0b.0); a
+         * btrfs on loop0, which hangs off nothing */
+        add_block(f, NVME2, "259:10", false);
+        tb_symlink(f, "/sys/fs/btrfs/0b9a5c33-7d1e-4d53-9a3e-6f1e1c2b3a4d/devices/sda1", SATA "/sda1");
+        tb_symlink(f, "/sys/fs/btrfs/0b9a5c33-7d1e-4d53-9a3e-6f1e1c2b3a4d/devices/nvme1n1", NVME2);
+        tb_symlink(f, "/sys/fs/btrfs/5f7c1d2e-0000-4000-8000-000000000001/devices/loop0", VBLOCK "/loop0");
+        tb_file(f, "/sys/fs/btrfs/features/raid1c34", "0\n");
+
+        /* NVMe native multipath: head nvme2n1 of nvme-subsys2, reached over
+         * controllers nvme2 (0b:00.0) and nvme3 (0b:00.1) */
+        tb_file(f, CTRL2 "/cntlid", "1\n");
+        tb_file(f, CTRL3 "/cntlid", "2\n");
+        add_block(f, SUBSYS "/nvme2n1", "259:20", false);
+        add_block(f, SUBSYS "/nvme2n1/nvme2n1p1", "259:21", true);
+        tb_symlink(f, SUBSYS "/nvme2", CTRL2);
+        tb_symlink(f, SUBSYS "/nvme3", CTRL3);
+
+        /* loop1 backed by (a file on) nvme1n1, loop2 by a file that is gone */
+        add_block(f, VBLOCK "/loop1", "7:1", false);
+        tb_file(f, VBLOCK "/loop1/loop/backing_file", "/dev/nvme1n1\n");
+        add_block(f, VBLOCK "/loop2", "7:2", false);
+        tb_file(f, VBLOCK "/loop2/loop/backing_file", "/var/lib/images/gone.img (deleted)\n");
+
+        /* ZFS pool rpool over sdb (00:08.0) and sdc (07:01.0), as blkid
+         * labels its members; tank's member is not there */
+        add_block_props(f, SDB, "8:16", "E: ID_FS_TYPE=zfs_member\nE: ID_FS_LABEL=rpool\nE: ID_FS_USAGE=filesystem\n");
+        add_block_props(f, SDC, "8:32", "E: ID_FS_TYPE=zfs_member\nE: ID_FS_LABEL=rpool\nE: ID_FS_USAGE=filesystem\n");
+
+        /* bcache0 over a backing partition of nvme0 and a cache on sda */
+        add_block(f, VBLOCK "/bcache0", "250:0", false);
+        tb_symlink(f, VBLOCK "/bcache0/slaves/nvme0n1p3", NVME "/nvme0n1p3");
+        tb_symlink(f, VBLOCK "/bcache0/slaves/sda3", SATA "/sda3");
 
         /* e1000e 00:02.0 (RCiEP), 00:03.0 under bridge br0, 02:00.0 behind
          * root port 00:07.0; lo */
@@ -297,16 +362,124 @@ static void test_btrfs(Fixture *f, gconstpointer data) {
         g_auto(HostUsage) u = {};
 
         /* btrfs has anonymous device numbers: the source names the device */
+        write_proc(f, "mountinfo", "43 26 0:41 /@srv /srv rw - btrfs /dev/sda1 rw,subvol=/@srv\n");
+        compute(&u);
+        /* and the other device of the raid1 */
+        assert_usage(&u, (const char *[]) {
+                "0000:00:0b.0", "mounted filesystem /srv: btrfs device 259:10 of /dev/sda1",
+                "0000:00:1f.2", "mounted filesystem /srv from /dev/sda1 (8:1)",
+                "0000:0a:00.0", "mounted filesystem /srv: btrfs device 259:10 of /dev/sda1",
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        host_usage_done(&u);
+
+        /* sources that are not looked at: the btrfs's devices are then not
+         * known, and the result says so (fail closed) */
+        const char *const unknown[] = {
+                "44 26 0:42 / /a rw - btrfs /dev/../dev/nvme0n1p2 rw\n",
+                "45 26 0:43 / /b rw - btrfs nvme0n1p2 rw\n",
+                "46 26 0:44 / /c rw - btrfs /dev/nonexistent rw\n",
+                /* a device sysfs lists in no btrfs */
+                "47 26 0:45 / /d rw - btrfs /dev/nvme0n1p2 rw\n",
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(unknown); i++) {
+                write_proc(f, "mountinfo", unknown[i]);
+                compute(&u);
+                g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+                host_usage_done(&u);
+        }
+}
+
+static void test_nvme_multipath(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        static const char *const why = "mounted filesystem /var from /dev/nvme2n1p1 (259:21)";
+
+        write_proc(f, "mountinfo", "50 26 259:21 / /var rw - xfs /dev/nvme2n1p1 rw\n");
+        compute(&u);
+        /* both controllers of the subsystem, and the port above them */
+        assert_usage(&u, (const char *[]) {
+                "0000:00:0c.0", why,
+                "0000:0b:00.0", why,
+                "0000:0b:00.1", why,
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+}
+
+static void test_loop(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        static const char *const why = "mounted filesystem /mnt/img from /dev/loop1 (7:1)";
+
+        write_proc(f, "mountinfo", "51 26 7:1 / /mnt/img rw - ext4 /dev/loop1 rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { "0000:00:0b.0", why, "0000:0a:00.0", why, NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        host_usage_done(&u);
+
+        /* the backing file is gone: not known */
+        write_proc(f, "mountinfo", "52 26 7:2 / /mnt/old rw - ext4 /dev/loop2 rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { NULL });
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+}
+
+static void test_bcache(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        static const char *const why = "mounted filesystem /srv from /dev/bcache0 (250:0)";
+
+        write_proc(f, "mountinfo", "53 26 250:0 / /srv rw - ext4 /dev/bcache0 rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { "0000:00:06.0", why, "0000:00:1f.2", why, "0000:01:00.0", why, NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+}
+
+static void test_zfs(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        g_autofree char *kstat = g_build_filename(f->proc, "zfs-kstat", NULL);
+        g_autofree char *pool = g_build_filename(kstat, "rpool", NULL);
+        g_autofree char *state = g_build_filename(pool, "state", NULL);
+        g_autofree char *arc = g_build_filename(kstat, "arcstats", NULL);
+        static const char *const root =
+                "mounted filesystem / from rpool/ROOT/pve-1 (ZFS pool rpool)";
+
+        /* Proxmox root on ZFS: the source is a dataset, not a device */
         write_proc(f, "mountinfo",
-                   "43 26 0:41 /@srv /srv rw - btrfs /dev/sda1 rw,subvol=/@srv\n"
-                   /* sources that are not looked at */
-                   "44 26 0:42 / /a rw - btrfs /dev/../dev/nvme0n1p2 rw\n"
-                   "45 26 0:43 / /b rw - btrfs nvme0n1p2 rw\n"
-                   "46 26 0:44 / /c rw - btrfs /dev/nonexistent rw\n");
+                   "60 1 0:46 / / rw,relatime shared:1 - zfs rpool/ROOT/pve-1 rw,xattr,noacl\n"
+                   "61 60 0:47 / /var/lib/vz rw - zfs rpool/data rw\n");
         compute(&u);
         assert_usage(&u, (const char *[]) {
-                "0000:00:1f.2", "mounted filesystem /srv from /dev/sda1 (8:1)",
+                "0000:00:08.0", NULL,
+                "0000:00:0a.0", NULL,
+                "0000:06:00.0", NULL,
+                "0000:07:01.0", NULL,
                 NULL });
+        g_assert_true(g_str_has_prefix(u.entries[0].reason, root));
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        host_usage_done(&u);
+
+        /* imported but nothing mounted (zvols for guests): kstat shows it */
+        write_proc(f, "mountinfo", "");
+        g_assert_cmpint(g_mkdir_with_parents(pool, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(state, "ONLINE\n", -1, NULL));
+        g_assert_true(g_file_set_contents(arc, "13 1 0x01 123 33456 1 2\n", -1, NULL));
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:08.0", "imported (ZFS pool rpool)",
+                "0000:00:0a.0", "imported (ZFS pool rpool)",
+                "0000:06:00.0", "imported (ZFS pool rpool)",
+                "0000:07:01.0", "imported (ZFS pool rpool)",
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        host_usage_done(&u);
+        g_assert_cmpint(g_unlink(state), ==, 0);
+        g_assert_cmpint(g_rmdir(pool), ==, 0);
+        g_assert_cmpint(g_unlink(arc), ==, 0);
+        g_assert_cmpint(g_rmdir(kstat), ==, 0);
+
+        /* a pool whose members udev does not know: fail closed */
+        write_proc(f, "mountinfo", "62 1 0:48 / /tank rw - zfs tank rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { NULL });
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
 }
 
 static void test_stacked(Fixture *f, gconstpointer data) {
@@ -548,6 +721,8 @@ static void test_realistic(Fixture *f, gconstpointer data) {
                 "mounted filesystem /mnt/my data from /dev/nvme0n1p2 (259:2)";
         static const char *const sata =
                 "mounted filesystem /srv from /dev/sda1 (8:1); active swap /dev/sda2 (8:2)";
+        /* the testbed's /srv btrfs is a raid1 over sda1 and nvme1n1 */
+        static const char *const raid1 = "mounted filesystem /srv: btrfs device 259:10 of /dev/sda1";
 
         g_setenv("PCI_ASSIGND_PROC_DIR", dir, TRUE);
         compute(&u);
@@ -555,9 +730,11 @@ static void test_realistic(Fixture *f, gconstpointer data) {
                 "0000:00:03.0", "default route via br0",
                 "0000:00:06.0", disk,
                 "0000:00:07.0", "IPv6 default route via enp2s0",
+                "0000:00:0b.0", raid1,
                 "0000:00:1f.2", sata,
                 "0000:01:00.0", disk,
                 "0000:02:00.0", "IPv6 default route via enp2s0",
+                "0000:0a:00.0", raid1,
                 NULL });
         g_assert_cmpuint(u.unreadable, ==, 0);
         g_assert_null(host_usage_lookup(&u, &(PciAddress) { .device = 2 }));
@@ -655,6 +832,10 @@ int main(int argc, char **argv) {
         ADD("/host-usage/root-partition", test_root_partition);
         ADD("/host-usage/virtual", test_virtual);
         ADD("/host-usage/btrfs", test_btrfs);
+        ADD("/host-usage/nvme-multipath", test_nvme_multipath);
+        ADD("/host-usage/loop", test_loop);
+        ADD("/host-usage/bcache", test_bcache);
+        ADD("/host-usage/zfs", test_zfs);
         ADD("/host-usage/stacked", test_stacked);
         ADD("/host-usage/swap", test_swap);
         ADD("/host-usage/swap-file", test_swap_file);
