@@ -3,7 +3,6 @@
  * other devices of a multi-device btrfs, and the members of a ZFS pool
  * (from udev's properties, imported pools from the ZFS kstat directory). */
 #include <errno.h>
-#include <libudev.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +11,6 @@
 #include <unistd.h>
 
 #include "host-usage-internal.h"
-
-static inline void udev_unrefp(struct udev **u) {
-        if (*u)
-                (void) udev_unref(*u);
-}
-static inline void udev_enumerate_unrefp(struct udev_enumerate **e) {
-        if (*e)
-                (void) udev_enumerate_unref(*e);
-}
 
 static int devs_add(dev_t **devs, size_t *n, size_t *alloc, dev_t dev) {
         for (size_t i = 0; i < *n; i++)
@@ -111,52 +101,68 @@ int btrfs_devices(Context *c, dev_t dev, dev_t **ret, size_t *ret_n) {
         return -ENOENT;
 }
 
+/* One udev database file (lines "E:KEY=VALUE"): whether it describes a
+ * member of `pool`.  Unreadable or too long lines leave *ret false and
+ * return -EIO (the caller cannot tell: not known). */
+static int udev_file_is_member(const char *path, const char *pool, bool *ret) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        bool type = false, label = false;
+        size_t size = 0;
+        ssize_t n;
+
+        *ret = false;
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : -errno; /* gone meanwhile */
+        while ((n = getline(&line, &size, f)) >= 0) {
+                if (n > 0 && line[n - 1] == '\n')
+                        line[--n] = 0;
+                if (streq(line, "E:ID_FS_TYPE=zfs_member"))
+                        type = true;
+                else if (startswith_const(line, "E:ID_FS_LABEL=") && streq(line + strlen("E:ID_FS_LABEL="), pool))
+                        label = true;
+        }
+        if (ferror(f))
+                return -EIO;
+        *ret = type && label;
+        return 0;
+}
+
 int zfs_pool_devices(Context *c, const char *pool, dev_t **ret, size_t *ret_n) {
-        _cleanup_(udev_unrefp) struct udev *udev = NULL;
-        _cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
         _cleanup_free_ dev_t *devs = NULL;
-        struct udev_list_entry *l;
         size_t n = 0, alloc = 0;
+        struct dirent *de;
 
         *ret = NULL;
         *ret_n = 0;
-        udev = udev_new();
-        if (!udev)
-                return -ENOMEM;
-        e = udev_enumerate_new(udev);
-        if (!e)
-                return -ENOMEM;
         /* blkid labels every vdev member: ID_FS_TYPE=zfs_member with the
-         * pool's name in ID_FS_LABEL (whole disks and partitions alike) */
-        if (udev_enumerate_add_match_subsystem(e, "block") < 0 ||
-            udev_enumerate_add_match_property(e, "ID_FS_TYPE", "zfs_member") < 0 ||
-            udev_enumerate_scan_devices(e) < 0)
-                return -EIO;
-
-        udev_list_entry_foreach(l, udev_enumerate_get_list_entry(e)) {
-                struct udev_device *ud = udev_device_new_from_syspath(udev, udev_list_entry_get_name(l));
-                const char *label, *devnum;
+         * pool's name in ID_FS_LABEL (whole disks and partitions alike);
+         * udev keeps those in b<major>:<minor> files of its database */
+        d = opendir(c->udev_data);
+        if (!d)
+                return errno == ENOMEM ? -ENOMEM : -EIO;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                bool member;
                 dev_t dev;
+                int r;
 
-                if (!ud)
+                if (de->d_name[0] != 'b' || parse_majmin(de->d_name + 1, &dev) < 0 || major(dev) == 0)
                         continue;
-                label = udev_device_get_property_value(ud, "ID_FS_LABEL");
-                devnum = udev_device_get_sysattr_value(ud, "dev");
-                if (!label || !streq(label, pool)) {
-                        udev_device_unref(ud);
-                        continue;
-                }
-                /* the sysfs `dev` attribute: udev's MAJOR/MINOR may lag */
-                if (!devnum || parse_majmin(devnum, &dev) < 0 || major(dev) == 0) {
-                        c->unreadable |= HOST_USAGE_SOURCE_STACK;
-                        udev_device_unref(ud);
-                        continue;
-                }
-                if (devs_add(&devs, &n, &alloc, dev) < 0) {
-                        udev_device_unref(ud);
+                path = path_join(c->udev_data, de->d_name);
+                if (!path)
                         return -ENOMEM;
+                r = udev_file_is_member(path, pool, &member);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        c->unreadable |= HOST_USAGE_SOURCE_STACK;
+                        continue;
                 }
-                udev_device_unref(ud);
+                if (member && devs_add(&devs, &n, &alloc, dev) < 0)
+                        return -ENOMEM;
         }
         if (n == 0)
                 return -ENOENT;
@@ -220,6 +226,7 @@ int read_zfs_kstat(Context *c, const char *dir) {
          * (arcstats, dbufstats, ...) that are not pools */
         while ((de = readdir(d))) {
                 _cleanup_free_ char *state = NULL;
+                struct stat st;
                 int r;
 
                 if (de->d_name[0] == '.' || !zfs_pool_name_valid(de->d_name))
@@ -227,18 +234,8 @@ int read_zfs_kstat(Context *c, const char *dir) {
                 state = path_join(dir, de->d_name);
                 if (!state)
                         return -ENOMEM;
-                if (access(state, F_OK) < 0)
+                if (stat(state, &st) < 0 || !S_ISDIR(st.st_mode))
                         continue;
-                free(state);
-                state = path_join(dir, de->d_name);
-                if (!state)
-                        return -ENOMEM;
-                {
-                        struct stat st;
-
-                        if (stat(state, &st) < 0 || !S_ISDIR(st.st_mode))
-                                continue;
-                }
                 r = add_zfs_pool(c, de->d_name, "imported");
                 if (r < 0)
                         return r;

@@ -242,10 +242,42 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         f->proc = g_dir_make_tmp("test-host-usage-XXXXXX", &error);
         g_assert_no_error(error);
         g_setenv("PCI_ASSIGND_PROC_DIR", f->proc, TRUE);
+
+        /* udev's database as the daemon reads it: sdb and sdc are members
+         * of rpool (blkid's labels, synthesised: ZFS cannot be built in the
+         * test VM), nvme0n1p2 is an ext4 */
+        {
+                g_autofree char *udev = g_build_filename(f->proc, "udev-data", NULL);
+                static const char *const files[][2] = {
+                        { "b8:16", "S:disk/by-id/ata-QEMU_HARDDISK_QM00002\nE:ID_FS_TYPE=zfs_member\n"
+                                   "E:ID_FS_LABEL=rpool\nE:ID_FS_USAGE=filesystem\nG:systemd\n" },
+                        { "b8:32", "E:ID_FS_LABEL=rpool\nE:ID_FS_TYPE=zfs_member\n" },
+                        { "b259:2", "E:ID_FS_TYPE=ext4\nE:ID_FS_LABEL=rpool\n" },
+                        { "c10:200", "E:ID_FS_TYPE=zfs_member\nE:ID_FS_LABEL=rpool\n" },
+                };
+
+                g_assert_cmpint(g_mkdir(udev, 0755), ==, 0);
+                for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+                        g_autofree char *p = g_build_filename(udev, files[i][0], NULL);
+
+                        g_assert_true(g_file_set_contents(p, files[i][1], -1, NULL));
+                }
+        }
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
         static const char *const names[] = { "mountinfo", "swaps", "route", "ipv6_route" };
+        g_autofree char *udev = g_build_filename(f->proc, "udev-data", NULL);
+        g_autoptr(GDir) d = g_dir_open(udev, 0, NULL);
+        const char *e;
+
+        while (d && (e = g_dir_read_name(d))) {
+                g_autofree char *p = g_build_filename(udev, e, NULL);
+
+                g_assert_cmpint(g_unlink(p), ==, 0);
+        }
+        if (d)
+                g_assert_cmpint(g_rmdir(udev), ==, 0);
 
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
                 g_autofree char *p = g_build_filename(f->proc, names[i], NULL);
