@@ -368,6 +368,64 @@ static int read_ipv6_route(Context *c, const char *path) {
         return read_done(c, r, HOST_USAGE_SOURCE_IPV6_ROUTE);
 }
 
+const char *host_usage_source_to_string(HostUsageSource s) {
+        switch (s) {
+        case HOST_USAGE_SOURCE_MOUNTINFO:
+                return "the mount table (/proc/self/mountinfo)";
+        case HOST_USAGE_SOURCE_SWAPS:
+                return "the swap table (/proc/swaps)";
+        case HOST_USAGE_SOURCE_ROUTE:
+                return "the IPv4 route table";
+        case HOST_USAGE_SOURCE_IPV6_ROUTE:
+                return "the IPv6 route table";
+        case HOST_USAGE_SOURCE_SYSFS:
+                return "the device stacks in sysfs";
+        case HOST_USAGE_SOURCE_STACK:
+                return "a storage stack that could not be followed to its devices";
+        case HOST_USAGE_SOURCE_ZFS:
+                return "the imported ZFS pools (/proc/spl/kstat/zfs)";
+        case HOST_USAGE_SOURCE_RTNETLINK:
+                return "the routes over rtnetlink";
+        }
+        return NULL;
+}
+
+/* "A and B could not be read or followed" for the bits in mask. */
+static int describe_unreadable(unsigned mask, char **ret) {
+        const char *names[16];
+        size_t n = 0, len = 1;
+        char *s, *p;
+
+        for (unsigned bit = 1; bit && n < ELEMENTSOF(names); bit <<= 1) {
+                const char *t;
+
+                if (!(mask & bit))
+                        continue;
+                t = host_usage_source_to_string((HostUsageSource) bit);
+                names[n++] = t ?: "an unknown source";
+        }
+        for (size_t i = 0; i < n; i++)
+                len += strlen(names[i]) + strlen(", and ");
+        len += strlen(" could not be read or followed, so what the host depends on is not known");
+        s = malloc(len);
+        if (!s)
+                return -ENOMEM;
+        p = s;
+        *p = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        p = stpcpy(p, i + 1 == n ? " and " : ", ");
+                p = stpcpy(p, names[i]);
+        }
+        (void) stpcpy(p, " could not be read or followed, so what the host depends on is not known");
+        *ret = s;
+        return 0;
+}
+
+const char *host_usage_unknown(const HostUsage *u) {
+        return u && u->unreadable ? (u->unknown ?: "what the host depends on is not known") : NULL;
+}
+
 int host_usage_compute(const HostUsagePaths *p, HostUsage *ret) {
         _cleanup_(context_done) Context c = {};
         _cleanup_(host_usage_done) HostUsage u = {};
@@ -412,6 +470,11 @@ int host_usage_compute(const HostUsagePaths *p, HostUsage *ret) {
         if (r < 0)
                 return r;
         u.unreadable = c.unreadable;
+        if (u.unreadable) {
+                r = describe_unreadable(u.unreadable, &u.unknown);
+                if (r < 0)
+                        return r;
+        }
 
         *ret = u;
         u = (HostUsage) {};
@@ -424,6 +487,7 @@ void host_usage_done(HostUsage *u) {
         for (size_t i = 0; i < u->n_entries; i++)
                 free(u->entries[i].reason);
         free(u->entries);
+        free(u->unknown);
         *u = (HostUsage) {};
 }
 
@@ -452,7 +516,7 @@ const char *host_usage_lookup(const HostUsage *u, const PciAddress *a) {
 bool host_usage_equal(const HostUsage *a, const HostUsage *b) {
         if (!a || !b)
                 return a == b;
-        if (a->n_entries != b->n_entries)
+        if (a->n_entries != b->n_entries || a->unreadable != b->unreadable)
                 return false;
         for (size_t i = 0; i < a->n_entries; i++)
                 if (!pci_address_equal(&a->entries[i].address, &b->entries[i].address) ||

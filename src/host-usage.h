@@ -57,9 +57,14 @@ typedef struct HostUsage {
         size_t n_entries;
         /* Sources that exist but could not be read (or not to the end): the
          * entries they would have added may be missing, so the result must be
-         * treated as incomplete (log it, keep what was known before).  A
-         * missing file sets no bit: that is "no swap", "no IPv6". */
+         * treated as incomplete: no function may then be called free of
+         * host use (fail closed).  A missing file sets no bit: that is "no
+         * swap", "no IPv6". */
         unsigned unreadable;
+        /* When unreadable is not 0: one sentence naming what could not be
+         * read ("the mount table (/proc/self/mountinfo) could not be read"),
+         * for the host-usage-unknown reason and the log; else NULL. */
+        char *unknown;
 } HostUsage;
 
 typedef struct HostUsagePaths {
@@ -92,6 +97,14 @@ void host_usage_done(HostUsage *u);
 /* The reason a function is in use by the host, or NULL. */
 const char *host_usage_lookup(const HostUsage *u, const PciAddress *a);
 
-/* Same set of functions with the same reasons? (to emit changes only when
- * something changed; `unreadable` is not compared) */
+/* Why the host's use of a function is not known (u->unknown), or NULL when
+ * everything was read. */
+const char *host_usage_unknown(const HostUsage *u);
+
+/* "the mount table (/proc/self/mountinfo)", ...: what one source bit names;
+ * NULL for anything but a single known bit. */
+const char *host_usage_source_to_string(HostUsageSource s);
+
+/* Same set of functions with the same reasons, and the same sources
+ * unreadable? (to emit changes only when something changed) */
 bool host_usage_equal(const HostUsage *a, const HostUsage *b);

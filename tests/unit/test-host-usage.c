@@ -742,6 +742,42 @@ static void test_unreadable(Fixture *f, gconstpointer data) {
         compute(&u);
         g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_MOUNTINFO);
         assert_usage(&u, (const char *[]) { "0000:00:02.0", "default route via enp0s2", NULL });
+        /* the sentence host-usage-unknown and the log carry */
+        g_assert_cmpstr(host_usage_unknown(&u), ==,
+                        "the mount table (/proc/self/mountinfo) could not be read or followed, "
+                        "so what the host depends on is not known");
+        host_usage_done(&u);
+
+        /* a btrfs nobody can follow, on top: both named */
+        write_proc(f, "swaps", "");
+        {
+                g_autofree char *m = g_build_filename(f->proc, "mountinfo", NULL);
+
+                g_assert_cmpint(g_rmdir(m), ==, 0);
+        }
+        write_proc(f, "mountinfo", "46 26 0:44 / /c rw - btrfs /dev/nonexistent rw\n");
+        {
+                g_autofree char *sw = g_build_filename(f->proc, "swaps", NULL);
+
+                g_assert_cmpint(g_chmod(sw, 0), ==, 0);
+        }
+        compute(&u);
+        if (geteuid() != 0) {
+                g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_SWAPS | HOST_USAGE_SOURCE_STACK);
+                g_assert_cmpstr(host_usage_unknown(&u), ==,
+                                "the swap table (/proc/swaps) and a storage stack that could not be followed "
+                                "to its devices could not be read or followed, so what the host depends on is "
+                                "not known");
+        } else
+                g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+
+        /* everything read: nothing unknown */
+        host_usage_done(&u);
+        write_proc(f, "mountinfo", "");
+        compute(&u);
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        g_assert_null(host_usage_unknown(&u));
+        g_assert_null(u.unknown);
 }
 
 static void test_realistic(Fixture *f, gconstpointer data) {
