@@ -259,6 +259,7 @@ int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict 
                 .reserved_by = reserved_by_cb,
                 .host_usage = host_usage_cb,
                 .userdata = m,
+                .host_usage_unknown = m->host_usage_unknown,
         };
         return verdict_compute(&ctx, a, owner, ret);
 }
@@ -343,6 +344,17 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
                                                  pci_address_format(a, buf));
                 if (r < 0)
                         return r;
+        }
+
+        /* a bridge asked for is a bridge, whatever its group holds */
+        for (size_t i = 0; i < req->n; i++) {
+                PciDevice *d = topology_find(m->topology, &req->addresses[i]);
+
+                if (pci_device_is_bridge(d) || pci_device_is_host_bridge(d))
+                        return sd_bus_error_setf(error, BUS_ERROR_NOT_ASSIGNABLE,
+                                                 "%s is not assignable: %s is a %s, which stays on its host driver "
+                                                 "and is never assigned", d->name, d->name,
+                                                 pci_device_is_host_bridge(d) ? "host bridge" : "bridge or port");
         }
 
         /* group rule: every endpoint member of a touched group */
