@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -47,6 +48,18 @@ typedef struct DevFunctions {
         size_t n_addrs;
 } DevFunctions;
 
+/* One route of a rtnetlink dump: what decides which NIC a packet leaves by. */
+typedef struct RtnlRoute {
+        int family;              /* AF_INET, AF_INET6 */
+        unsigned table;          /* RTA_TABLE (or rtm_table) */
+        unsigned char dst_len;   /* 0: a default route */
+        unsigned char type;      /* RTN_UNICAST, ... */
+        uint8_t dst[16];
+        int *oifs;               /* RTA_OIF and every RTA_MULTIPATH nexthop */
+        size_t n_oifs;
+        bool nexthop_object;     /* RTA_NH_ID: devices not in this dump */
+} RtnlRoute;
+
 typedef struct Context {
         char *sysfs;             /* normalised, "" for "/" */
         char *devices_prefix;    /* sysfs + "/devices/" */
@@ -57,6 +70,9 @@ typedef struct Context {
         DevFunctions *devs;
         size_t n_devs, alloc_devs;
         const char *udev_data;   /* udev's database directory */
+        struct RtnlRoute *routes; /* every route of every table, when known */
+        size_t n_routes;
+        bool have_routes;
         unsigned unreadable;
 } Context;
 
@@ -105,3 +121,24 @@ int zfs_pool_devices(Context *c, const char *pool, dev_t **ret, size_t *ret_n);
 int add_zfs_pool(Context *c, const char *pool, const char *why);
 /* Every pool imported, from /proc/spl/kstat/zfs/<pool>/. */
 int read_zfs_kstat(Context *c, const char *dir);
+
+/* host-usage.c */
+/* Marks the functions below interface `ifname`, the cause "WHAT via IF". */
+int add_interface(Context *c, const char *ifname, const char *what);
+
+/* host-usage-rtnl.c */
+/* Parses a stream of netlink messages (one RTM_GETROUTE dump, ending in
+ * NLMSG_DONE): -EBADMSG for a dump cut short, -EIO for NLMSG_ERROR. */
+int rtnl_parse_routes(const void *buf, size_t len, RtnlRoute **ret, size_t *ret_n);
+void rtnl_routes_free(RtnlRoute *routes, size_t n);
+/* Asks the kernel for every route of every table and family. */
+int rtnl_dump_routes(void **ret_buf, size_t *ret_len);
+/* Fill c->routes: from a recorded dump (-ENOENT if there is none), or from
+ * the kernel; what cannot be read sets HOST_USAGE_SOURCE_RTNETLINK. */
+int read_routes_file(Context *c, const char *path);
+int read_routes_kernel(Context *c);
+/* The output interfaces of every default unicast route, every table. */
+int add_default_routes(Context *c);
+/* The interfaces that reach `address` (numeric IPv4/IPv6): the longest
+ * match of every table; cause `why`. */
+int add_server_route(Context *c, const char *address, const char *why);

@@ -25,6 +25,7 @@ void context_done(Context *c) {
         for (size_t i = 0; i < c->n_devs; i++)
                 free(c->devs[i].addrs);
         free(c->devs);
+        rtnl_routes_free(c->routes, c->n_routes);
 }
 
 static void walk_done(Walk *w) {

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,18 +15,23 @@
 
 #include "host-usage-internal.h"
 
-static _Thread_local char proc_paths[6][PATH_MAX];
+static _Thread_local char proc_paths[7][PATH_MAX];
 
 void host_usage_paths_default(HostUsagePaths *p) {
-        static const char *const names[6] = { "mountinfo", "swaps", "route", "ipv6_route", "zfs-kstat", "udev-data" };
-        const char **fields[6] = { &p->mountinfo, &p->swaps, &p->route, &p->ipv6_route, &p->zfs_kstat, &p->udev_data };
-        static const char *const defaults[6] = {
+        static const char *const names[7] = {
+                "mountinfo", "swaps", "route", "ipv6_route", "zfs-kstat", "udev-data", "rtnetlink",
+        };
+        const char **fields[7] = {
+                &p->mountinfo, &p->swaps, &p->route, &p->ipv6_route, &p->zfs_kstat, &p->udev_data, &p->rtnetlink,
+        };
+        /* rtnetlink: NULL is "ask the kernel" */
+        static const char *const defaults[7] = {
                 "/proc/self/mountinfo", "/proc/swaps", "/proc/net/route", "/proc/net/ipv6_route",
-                "/proc/spl/kstat/zfs", "/run/udev/data",
+                "/proc/spl/kstat/zfs", "/run/udev/data", NULL,
         };
         const char *dir = getenv("PCI_ASSIGND_PROC_DIR");
 
-        for (size_t i = 0; i < 6; i++) {
+        for (size_t i = 0; i < 7; i++) {
                 if (*fields[i])
                         continue;
                 *fields[i] = defaults[i];
@@ -111,6 +117,74 @@ static int read_done(Context *c, int r, unsigned source) {
         return 0;
 }
 
+/* A network filesystem: the NIC that reaches its server, whose address the
+ * kernel shows as the addr= super option (nfs, cifs; ceph: its monitors are
+ * in mon_addr=, not followed: not known). */
+static int add_network_mount(Context *c, const char *where, const char *source, const char *options) {
+        _cleanup_free_ char *opts = strdup(options), *why = NULL;
+        char wbuf[NAME_BUF], sbuf[NAME_BUF];
+        bool found = false;
+
+        if (!opts)
+                return -ENOMEM;
+        if (asprintf(&why, "network filesystem %s from %s", sanitize(where, wbuf), sanitize(source, sbuf)) < 0) {
+                why = NULL;
+                return -ENOMEM;
+        }
+        for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+                int r;
+
+                if (!startswith_const(o, "addr="))
+                        continue;
+                found = true;
+                r = add_server_route(c, o + strlen("addr="), why);
+                if (r < 0)
+                        return r;
+        }
+        if (!found)
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
+        return 0;
+}
+
+/* Every logged-in iSCSI connection: the NIC that reaches its target. */
+static int read_iscsi(Context *c) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        dir = path_join(c->sysfs, "class/iscsi_connection");
+        if (!dir)
+                return -ENOMEM;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOMEM ? -ENOMEM : 0;  /* no iscsi module */
+        while ((de = readdir(d))) {
+                static const char *const attrs[] = { "persistent_address", "address" };
+                char addr[INET6_ADDRSTRLEN + 8] = "", name[NAME_BUF];
+                _cleanup_free_ char *why = NULL;
+                int r;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                for (size_t i = 0; i < ELEMENTSOF(attrs) && !addr[0]; i++) {
+                        _cleanup_free_ char *p = NULL;
+                        _cleanup_fclose_ FILE *f = NULL;
+
+                        if (asprintf(&p, "%s/%s/%s", dir, de->d_name, attrs[i]) < 0)
+                                return -ENOMEM;
+                        f = fopen(p, "re");
+                        if (f && fgets(addr, sizeof addr, f))
+                                addr[strcspn(addr, "\n")] = 0;
+                }
+                if (asprintf(&why, "iSCSI connection %s to %s", sanitize(de->d_name, name), addr) < 0)
+                        return -ENOMEM;
+                r = add_server_route(c, addr, why);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int read_mountinfo(Context *c, const char *path) {
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_free_ char *line = NULL;
@@ -147,6 +221,14 @@ static int read_mountinfo(Context *c, const char *path) {
 
                 fstype = fields[sep + 1];
                 btrfs = streq(fstype, "btrfs");
+
+                if (streq(fstype, "nfs") || streq(fstype, "nfs4") || streq(fstype, "cifs") ||
+                    streq(fstype, "smb3") || streq(fstype, "ceph")) {
+                        r = add_network_mount(c, fields[4], source, sep + 3 < n ? fields[sep + 3] : "");
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
 
                 if (streq(fstype, "zfs")) {
                         /* "rpool/ROOT/pve-1": a dataset of pool rpool,
@@ -288,7 +370,7 @@ static bool ifname_valid(const char *s) {
         return true;
 }
 
-static int add_interface(Context *c, const char *ifname, const char *what) {
+int add_interface(Context *c, const char *ifname, const char *what) {
         _cleanup_free_ char *dir = NULL;
         char name[NAME_BUF];
         _cleanup_free_ PciAddress *addrs = NULL;
@@ -450,6 +532,11 @@ int host_usage_compute(const HostUsagePaths *p, HostUsage *ret) {
                 return -ENOMEM;
         c.udev_data = paths.udev_data;
 
+        /* routes first: a network filesystem's server is looked up in them */
+        r = paths.rtnetlink ? read_routes_file(&c, paths.rtnetlink) : read_routes_kernel(&c);
+        if (r < 0 && r != -ENOENT)
+                return r;
+
         r = read_mountinfo(&c, paths.mountinfo);
         if (r < 0)
                 return r;
@@ -459,10 +546,19 @@ int host_usage_compute(const HostUsagePaths *p, HostUsage *ret) {
         r = read_zfs_kstat(&c, paths.zfs_kstat);
         if (r < 0)
                 return r;
-        r = read_route(&c, paths.route);
+        r = read_iscsi(&c);
         if (r < 0)
                 return r;
-        r = read_ipv6_route(&c, paths.ipv6_route);
+        if (c.have_routes)
+                r = add_default_routes(&c);
+        else {
+                /* no dump (tests without one, or the kernel refused: then
+                 * flagged already): the main tables from /proc */
+                r = read_route(&c, paths.route);
+                if (r < 0)
+                        return r;
+                r = read_ipv6_route(&c, paths.ipv6_route);
+        }
         if (r < 0)
                 return r;
 

@@ -77,12 +77,17 @@ typedef struct HostUsagePaths {
                                     * directory per imported pool */
         const char *udev_data;     /* default /run/udev/data: udev's
                                     * database (b<major>:<minor> files) */
+        const char *rtnetlink;     /* default NULL: dump every route table
+                                    * over rtnetlink; else a file holding
+                                    * such a dump (tests).  Only when there
+                                    * is none: route and ipv6_route */
 } HostUsagePaths;
 
 /* Fills unset fields with the defaults; if $PCI_ASSIGND_PROC_DIR is set
  * (tests), the four /proc files are taken from that directory instead, as
  * DIR/mountinfo, DIR/swaps, DIR/route, DIR/ipv6_route, DIR/zfs-kstat and
- * DIR/udev-data.  Those strings live
+ * DIR/udev-data and DIR/rtnetlink (if that file is missing, the route
+ * files).  Those strings live
  * in thread-local storage: valid in the calling thread until its next call. */
 void host_usage_paths_default(HostUsagePaths *p);
 

@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -108,12 +111,13 @@ static void tb_file(Fixture *f, const char *sys, const char *contents) {
         g_assert_no_error(error);
 }
 
-static void add_net(Fixture *f, const char *syspath) {
+static void add_net(Fixture *f, const char *syspath, int ifindex) {
         g_autoptr(GError) error = NULL;
         g_autofree char *name = g_path_get_basename(syspath);
         g_autofree char *desc = NULL;
 
-        desc = g_strdup_printf("P: %s\nE: SUBSYSTEM=net\nE: INTERFACE=%s\nA: ifindex=7\n\n", syspath + 4, name);
+        desc = g_strdup_printf("P: %s\nE: SUBSYSTEM=net\nE: INTERFACE=%s\nA: ifindex=%d\n\n", syspath + 4, name,
+                               ifindex);
         g_assert_true(umockdev_testbed_add_from_string(f->tb, desc, &error));
         g_assert_no_error(error);
 }
@@ -214,12 +218,23 @@ static void testbed_build(void) {
 
         /* e1000e 00:02.0 (RCiEP), 00:03.0 under bridge br0, 02:00.0 behind
          * root port 00:07.0; lo */
-        add_net(f, Q35 "/0000:00:02.0/net/enp0s2");
-        add_net(f, Q35 "/0000:00:03.0/net/enp0s3");
-        add_net(f, Q35 "/0000:00:07.0/0000:02:00.0/net/enp2s0");
-        add_net(f, VNET "/br0");
+        add_net(f, Q35 "/0000:00:02.0/net/enp0s2", 2);
+        add_net(f, Q35 "/0000:00:03.0/net/enp0s3", 3);
+        add_net(f, Q35 "/0000:00:07.0/0000:02:00.0/net/enp2s0", 4);
+        add_net(f, VNET "/br0", 5);
         tb_symlink(f, VNET "/br0/lower_enp0s3", Q35 "/0000:00:03.0/net/enp0s3");
-        add_net(f, VNET "/lo");
+        add_net(f, VNET "/lo", 1);
+        /* an active-backup bond over both functions of 00:05, a VLAN on
+         * it, a macvlan on enp2s0 */
+        add_net(f, Q35 "/0000:00:05.0/net/enp0s5f0", 10);
+        add_net(f, Q35 "/0000:00:05.1/net/enp0s5f1", 11);
+        add_net(f, VNET "/bond0", 12);
+        tb_symlink(f, VNET "/bond0/lower_enp0s5f0", Q35 "/0000:00:05.0/net/enp0s5f0");
+        tb_symlink(f, VNET "/bond0/lower_enp0s5f1", Q35 "/0000:00:05.1/net/enp0s5f1");
+        add_net(f, VNET "/bond0.100", 13);
+        tb_symlink(f, VNET "/bond0.100/lower_bond0", VNET "/bond0");
+        add_net(f, VNET "/mv0", 14);
+        tb_symlink(f, VNET "/mv0/lower_enp2s0", Q35 "/0000:00:07.0/0000:02:00.0/net/enp2s0");
 
         /* names a route table must never make us follow: were "../../x" or
          * an overlong name used as a path, they would mark 00:05.0/00:05.1
@@ -266,7 +281,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
-        static const char *const names[] = { "mountinfo", "swaps", "route", "ipv6_route" };
+        static const char *const names[] = { "mountinfo", "swaps", "route", "ipv6_route", "rtnetlink" };
         g_autofree char *udev = g_build_filename(f->proc, "udev-data", NULL);
         g_autoptr(GDir) d = g_dir_open(udev, 0, NULL);
         const char *e;
@@ -888,6 +903,176 @@ static void test_real_host(void) {
         }
 }
 
+/* ---- rtnetlink dumps, built the way the kernel sends them ---- */
+
+typedef struct Nh {
+        int ifindex;
+} Nh;
+
+static void nl_attr(GByteArray *b, unsigned short type, const void *data, size_t len) {
+        struct rtattr a = { .rta_len = (unsigned short) RTA_LENGTH(len), .rta_type = type };
+        static const uint8_t pad[4];
+
+        g_byte_array_append(b, (const guint8 *) &a, sizeof a);
+        g_byte_array_append(b, data, (guint) len);
+        g_byte_array_append(b, pad, (guint) (RTA_ALIGN(len) - len));
+}
+
+/* One RTM_NEWROUTE: dst (NULL for a default route), its prefix length,
+ * table, type, an RTA_OIF (0: none), multipath nexthops, RTA_NH_ID. */
+static void nl_route(GByteArray *out, int family, const char *dst, unsigned char dst_len, unsigned table,
+                     unsigned char type, int oif, const Nh *nhs, size_t n_nhs, bool nh_id) {
+        g_autoptr(GByteArray) b = g_byte_array_new();
+        struct nlmsghdr h = { .nlmsg_type = RTM_NEWROUTE, .nlmsg_flags = NLM_F_MULTI };
+        struct rtmsg rtm = {
+                .rtm_family = (unsigned char) family, .rtm_dst_len = dst_len,
+                .rtm_table = (unsigned char) (table < 256 ? table : RT_TABLE_COMPAT),
+                .rtm_type = type, .rtm_protocol = RTPROT_BOOT,
+        };
+        uint32_t t = table;
+
+        g_byte_array_append(b, (const guint8 *) &rtm, sizeof rtm);
+        nl_attr(b, RTA_TABLE, &t, sizeof t);
+        if (dst) {
+                uint8_t a[16];
+
+                g_assert_cmpint(inet_pton(family, dst, a), ==, 1);
+                nl_attr(b, RTA_DST, a, family == AF_INET ? 4 : 16);
+        }
+        if (oif)
+                nl_attr(b, RTA_OIF, &oif, sizeof oif);
+        if (n_nhs > 0) {
+                g_autoptr(GByteArray) mp = g_byte_array_new();
+
+                for (size_t i = 0; i < n_nhs; i++) {
+                        struct rtnexthop nh = { .rtnh_len = sizeof nh, .rtnh_ifindex = nhs[i].ifindex };
+
+                        g_byte_array_append(mp, (const guint8 *) &nh, sizeof nh);
+                }
+                nl_attr(b, RTA_MULTIPATH, mp->data, mp->len);
+        }
+        if (nh_id) {
+                uint32_t id = 7;
+
+                nl_attr(b, RTA_NH_ID, &id, sizeof id);
+        }
+        h.nlmsg_len = NLMSG_LENGTH(b->len);
+        g_byte_array_append(out, (const guint8 *) &h, sizeof h);
+        g_byte_array_append(out, b->data, b->len);
+}
+
+static void nl_done(GByteArray *out) {
+        struct nlmsghdr h = { .nlmsg_len = NLMSG_LENGTH(sizeof(int)), .nlmsg_type = NLMSG_DONE, .nlmsg_flags = NLM_F_MULTI };
+        int zero = 0;
+
+        g_byte_array_append(out, (const guint8 *) &h, sizeof h);
+        g_byte_array_append(out, (const guint8 *) &zero, sizeof zero);
+}
+
+static void write_proc_bytes(Fixture *f, const char *name, GByteArray *b) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *p = g_build_filename(f->proc, name, NULL);
+
+        g_assert_true(g_file_set_contents(p, (const char *) b->data, b->len, &error));
+        g_assert_no_error(error);
+}
+
+static void test_rtnetlink(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+        g_autoptr(GByteArray) b = g_byte_array_new();
+        static const Nh v6[] = { { 4 }, { 14 } };
+
+        /* the main table's IPv4 default; table 100 (a policy rule's) over
+         * a VLAN on a bond; an IPv6 ECMP default over enp2s0 and a macvlan
+         * on it; defaults that reach no NIC; routes that are no defaults */
+        nl_route(b, AF_INET, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 2, NULL, 0, false);
+        nl_route(b, AF_INET, NULL, 0, 100, RTN_UNICAST, 13, NULL, 0, false);
+        nl_route(b, AF_INET6, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 0, v6, G_N_ELEMENTS(v6), false);
+        nl_route(b, AF_INET, NULL, 0, 200, RTN_UNREACHABLE, 0, NULL, 0, false);
+        nl_route(b, AF_INET6, NULL, 0, 300, RTN_BLACKHOLE, 1, NULL, 0, false);
+        nl_route(b, AF_INET, "10.0.0.0", 8, RT_TABLE_MAIN, RTN_UNICAST, 3, NULL, 0, false);
+        nl_route(b, AF_INET, "127.0.0.1", 32, RT_TABLE_LOCAL, RTN_LOCAL, 1, NULL, 0, false);
+        nl_done(b);
+        write_proc_bytes(f, "rtnetlink", b);
+        /* the dump wins: the /proc tables are not read */
+        write_proc(f, "route",
+                   "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+                   "br0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:02.0", "default route via enp0s2",
+                "0000:00:05.0", "default route (table 100) via bond0.100",
+                "0000:00:05.1", "default route (table 100) via bond0.100",
+                "0000:00:07.0", "IPv6 default route via enp2s0; IPv6 default route via mv0",
+                "0000:02:00.0", "IPv6 default route via enp2s0; IPv6 default route via mv0",
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        host_usage_done(&u);
+
+        /* an NFS server in 10/8, a CIFS one on the default route; the
+         * longest match of the main table wins over its default */
+        write_proc(f, "mountinfo",
+                   "70 26 0:50 / /srv/nfs rw - nfs4 fs.example:/export rw,vers=4.2,addr=10.1.2.3,clientaddr=10.1.2.4\n"
+                   "71 26 0:51 / /srv/smb rw - cifs //nas/share rw,vers=3.1.1,addr=192.0.2.9\n");
+        remove_proc(f, "route");
+        {
+                g_autoptr(GByteArray) m = g_byte_array_new();
+
+                nl_route(m, AF_INET, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 2, NULL, 0, false);
+                nl_route(m, AF_INET, "10.0.0.0", 8, RT_TABLE_MAIN, RTN_UNICAST, 3, NULL, 0, false);
+                nl_route(m, AF_INET, "10.0.0.0", 16, RT_TABLE_MAIN, RTN_UNICAST, 4, NULL, 0, false);
+                nl_done(m);
+                write_proc_bytes(f, "rtnetlink", m);
+        }
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:02.0", "network filesystem /srv/smb from //nas/share via enp0s2; default route via enp0s2",
+                "0000:00:03.0", "network filesystem /srv/nfs from fs.example:/export via enp0s3",
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        host_usage_done(&u);
+
+        /* what cannot be followed: fail closed */
+        write_proc(f, "mountinfo", "72 26 0:52 / /srv/nfs rw - nfs fs:/x rw,vers=3\n");
+        compute(&u);
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+        host_usage_done(&u);
+        write_proc(f, "mountinfo", "");
+        {
+                g_autoptr(GByteArray) m = g_byte_array_new();
+
+                /* a nexthop object; an interface sysfs does not know */
+                nl_route(m, AF_INET, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 0, NULL, 0, true);
+                nl_route(m, AF_INET6, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 99, NULL, 0, false);
+                nl_done(m);
+                write_proc_bytes(f, "rtnetlink", m);
+        }
+        compute(&u);
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_RTNETLINK);
+        assert_usage(&u, (const char *[]) { NULL });
+        host_usage_done(&u);
+
+        /* a dump without its NLMSG_DONE, an empty file, garbage */
+        {
+                g_autoptr(GByteArray) m = g_byte_array_new();
+
+                nl_route(m, AF_INET, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 2, NULL, 0, false);
+                write_proc_bytes(f, "rtnetlink", m);
+                compute(&u);
+                g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_RTNETLINK);
+                host_usage_done(&u);
+                g_byte_array_set_size(m, 0);
+                write_proc_bytes(f, "rtnetlink", m);
+                compute(&u);
+                g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_RTNETLINK);
+                host_usage_done(&u);
+                write_proc(f, "rtnetlink", "not netlink at all, just text of some length\n");
+                compute(&u);
+                g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_RTNETLINK);
+        }
+        remove_proc(f, "rtnetlink");
+}
+
 #define ADD(name, fn) g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int main(int argc, char **argv) {
@@ -908,6 +1093,7 @@ int main(int argc, char **argv) {
         ADD("/host-usage/swap", test_swap);
         ADD("/host-usage/swap-file", test_swap_file);
         ADD("/host-usage/routes", test_routes);
+        ADD("/host-usage/rtnetlink", test_rtnetlink);
         ADD("/host-usage/malformed", test_malformed);
         ADD("/host-usage/reason-text", test_reason_text);
         ADD("/host-usage/unreadable", test_unreadable);
