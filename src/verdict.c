@@ -644,8 +644,12 @@ const char *verdict_code_severity(const char *code) {
                 return NULL;
         for (size_t i = 0; i < ELEMENTSOF(reason_codes); i++)
                 if (streq(reason_codes[i].code, code))
-                        return reason_codes[i].error ? "error" : "warning";
+                        return reason_codes[i].error ? "blocking" : "warning";
         return NULL;
+}
+
+const char *reason_severity(const Reason *r) {
+        return r && r->error ? "blocking" : "warning";
 }
 
 const char verdict_no_iommu_hint[] =

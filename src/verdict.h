@@ -74,10 +74,13 @@ int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *
 /* Frees the reasons and zeroes *v; NULL-safe, may be called twice. */
 void verdict_done(Verdict *v);
 
-/* Whether a reason code makes a verdict not-assignable ("error") or is a
- * warning ("warning"), for every code of org.pciassign1(5); NULL for a
+/* Whether a reason code makes a verdict not-assignable ("blocking") or is
+ * a warning ("warning"), for every code of org.pciassign1(5); NULL for a
  * code that is not one of them. */
 const char *verdict_code_severity(const char *code);
+/* The severity of one reason as exported over D-Bus: "blocking" for an
+ * error, else "warning". */
+const char *reason_severity(const Reason *r);
 
 /* What to do about a missing IOMMU (firmware setting, kernel command
  * line), one paragraph: for the no-iommu reason and the daemon's start-up

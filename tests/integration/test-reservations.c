@@ -74,6 +74,9 @@ static gchar *device_prop_s(Harness *h, const char *addr, const char *prop) {
                 g_variant_get(v, "(v)", &inner);
                 if (g_variant_is_of_type(inner, G_VARIANT_TYPE_BOOLEAN))
                         return g_strdup(g_variant_get_boolean(inner) ? "true" : "false");
+                if (!g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING) &&
+                    !g_variant_is_of_type(inner, G_VARIANT_TYPE_OBJECT_PATH))
+                        return g_variant_print(inner, FALSE);
                 return g_variant_dup_string(inner, NULL);
         }
 }
@@ -704,6 +707,85 @@ static void test_in_use_by_host(void) {
         g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:00:02.0", NULL }, NULL, NULL, &error));
         assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
         g_assert_nonnull(strstr(error->message, "enp0s2"));
+        g_clear_error(&error);
+
+        /* 00:1f.3 shares group 14 with the root disk's controller: it is
+         * detached with it, so CheckAssignable, Device.Verdict and Reserve
+         * all refuse it, naming the peer */
+        {
+                const char *peer[] = { "0000:00:1f.3", NULL };
+                g_autoptr(GVariant) r2 = NULL;
+                g_autofree gchar *dump2 = NULL, *verdict = NULL;
+
+                r2 = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignableWithSeverity",
+                                  g_variant_new("(^ass)", peer, ""), G_VARIANT_TYPE("(a(ssa(sss)))"), &error);
+                g_assert_no_error(error);
+                dump2 = g_variant_print(r2, FALSE);
+                g_test_message("%s", dump2);
+                g_assert_nonnull(strstr(dump2, "('0000:00:1f.3', 'not-assignable', [('group-peer-in-use-by-host', "));
+                g_assert_nonnull(strstr(dump2, "0000:00:1f.2 (mounted filesystem / from /dev/sda1"));
+                g_assert_nonnull(strstr(dump2, "'blocking')"));
+                g_assert_nonnull(strstr(dump2, "('group-shared', "));
+                g_assert_nonnull(strstr(dump2, "'warning')"));
+
+                verdict = device_prop_s(h, "0000:00:1f.3", "Verdict");
+                g_assert_cmpstr(verdict, ==, "not-assignable");
+                g_clear_pointer(&dump2, g_free);
+                dump2 = device_prop_s(h, "0000:00:1f.3", "ReasonsWithSeverity");
+                g_assert_nonnull(strstr(dump2, "('group-peer-in-use-by-host', "));
+                g_assert_nonnull(strstr(dump2, "'blocking')"));
+
+                g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:00:1f.0", "0000:00:1f.3", NULL },
+                                      NULL, NULL, &error));
+                assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
+                g_assert_nonnull(strstr(error->message, "0000:00:1f.2"));
+                g_clear_error(&error);
+        }
+
+        /* pci-assignctl check and show print each reason's severity */
+        {
+                const char *const a[] = { "check", "0000:00:1f.3", NULL };
+                const char *const b[] = { "show", "0000:00:1f.2", NULL };
+                g_autofree gchar *out = NULL, *err = NULL;
+
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                g_assert_nonnull(strstr(out, "  group-peer-in-use-by-host (blocking): "));
+                g_assert_nonnull(strstr(out, "  group-shared (warning): "));
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+                g_assert_cmpint(harness_run_ctl(h, b, &out, &err), ==, 0);
+                g_assert_nonnull(strstr(out, "in-use-by-host (blocking): "));
+                g_assert_null(strstr(out, "ReasonsWithSeverity"));
+        }
+        harness_free(h);
+}
+
+/* Fail closed: with the mount table unreadable (a directory), what the
+ * host depends on is not known, and no function is assignable. */
+static void test_host_usage_unknown(void) {
+        Harness *h = harness_new("testbeds/q35-vm.umockdev");
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *procdir = g_build_filename(h->tmpdir, "proc", NULL);
+        g_autofree gchar *mi = g_build_filename(procdir, "mountinfo", NULL);
+        g_autoptr(GVariant) r = NULL;
+        g_autofree gchar *dump = NULL;
+        const char *addrs[] = { "0000:0b:00.0", "0000:00:1f.3", NULL };
+
+        g_assert_cmpint(g_mkdir_with_parents(mi, 0755), ==, 0);
+        harness_set_env(h, "PCI_ASSIGND_PROC_DIR", procdir);
+        harness_start_daemon(h, no_args);
+        r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable", g_variant_new("(^ass)", addrs, ""),
+                         G_VARIANT_TYPE("(a(ssa(ss)))"), &error);
+        g_assert_no_error(error);
+        dump = g_variant_print(r, FALSE);
+        g_test_message("%s", dump);
+        g_assert_nonnull(strstr(dump, "('0000:0b:00.0', 'not-assignable', [('host-usage-unknown', "));
+        g_assert_nonnull(strstr(dump, "('0000:00:1f.3', 'not-assignable', [('host-usage-unknown', "));
+        g_assert_nonnull(strstr(dump, "mountinfo"));
+
+        g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:0b:00.0", "0000:0b:00.1", NULL }, NULL, NULL,
+                              &error));
+        assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
         harness_free(h);
 }
 
@@ -795,6 +877,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservations/read-only", test_read_only);
         g_test_add_func("/reservations/placement", test_placement);
         g_test_add_func("/reservations/in-use-by-host", test_in_use_by_host);
+        g_test_add_func("/reservations/host-usage-unknown", test_host_usage_unknown);
         g_test_add_func("/reservations/ctl", test_ctl);
         g_test_add_func("/reservations/cycles", test_cycles);
         return g_test_run();
