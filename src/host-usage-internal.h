@@ -128,7 +128,9 @@ int add_interface(Context *c, const char *ifname, const char *what);
 
 /* host-usage-rtnl.c */
 /* Parses a stream of netlink messages (one RTM_GETROUTE dump, ending in
- * NLMSG_DONE): -EBADMSG for a dump cut short, -EIO for NLMSG_ERROR. */
+ * NLMSG_DONE; nothing after it is looked at): -EBADMSG for a dump cut
+ * short (or larger than 256 MiB), -EIO for NLMSG_ERROR, -ENOMEM; on failure
+ * *ret is NULL and *ret_n 0. */
 int rtnl_parse_routes(const void *buf, size_t len, RtnlRoute **ret, size_t *ret_n);
 void rtnl_routes_free(RtnlRoute *routes, size_t n);
 /* Asks the kernel for every route of every table and family. */

@@ -65,7 +65,9 @@ static int parse_route(const struct nlmsghdr *h, RtnlRoute *ret) {
         const struct rtmsg *rtm = NLMSG_DATA(h);
         const struct rtattr *a;
         RtnlRoute rt = {};
-        size_t len;
+        /* signed: RTA_NEXT() subtracts the aligned length, which may be
+         * more than is left; RTA_OK() then stops at a negative rest */
+        ssize_t len;
         int r;
 
         if (h->nlmsg_len < NLMSG_LENGTH(sizeof *rtm))
@@ -79,9 +81,9 @@ static int parse_route(const struct nlmsghdr *h, RtnlRoute *ret) {
         if (rt.dst_len > (rt.family == AF_INET ? 32 : 128))
                 return -EBADMSG;
 
-        len = h->nlmsg_len - NLMSG_LENGTH(sizeof *rtm);
+        len = (ssize_t) (h->nlmsg_len - NLMSG_LENGTH(sizeof *rtm));
         for (a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-                size_t plen = RTA_PAYLOAD(a);
+                size_t plen = (size_t) RTA_PAYLOAD(a);
 
                 switch (a->rta_type) {
                 case RTA_TABLE:
@@ -122,15 +124,19 @@ fail:
         return r;
 }
 
-int rtnl_parse_routes(const void *buf, size_t len, RtnlRoute **ret, size_t *ret_n) {
+int rtnl_parse_routes(const void *buf, size_t size, RtnlRoute **ret, size_t *ret_n) {
         RtnlRoute *routes = NULL;
         size_t n = 0, alloc = 0;
         const struct nlmsghdr *h;
+        /* signed, see parse_route() (NLMSG_NEXT() alike) */
+        ssize_t len = (ssize_t) size;
         bool done = false;
         int r;
 
         *ret = NULL;
         *ret_n = 0;
+        if (size > RTNL_DUMP_MAX)
+                return -EBADMSG;
         for (h = buf; !done && NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
                 RtnlRoute rt;
 
@@ -207,8 +213,7 @@ int rtnl_dump_routes(void **ret_buf, size_t *ret_len) {
 
         while (!done) {
                 const struct nlmsghdr *h;
-                ssize_t k;
-                size_t left;
+                ssize_t k, left;
 
                 if (GROW(buf, alloc, len + 65536) < 0)
                         return -ENOMEM;
@@ -220,7 +225,7 @@ int rtnl_dump_routes(void **ret_buf, size_t *ret_len) {
                 }
                 if (k == 0)
                         return -EIO;
-                left = (size_t) k;
+                left = k;
                 for (h = (const struct nlmsghdr *) (buf + len); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
                         if (h->nlmsg_type == NLMSG_DONE)
                                 done = true;
