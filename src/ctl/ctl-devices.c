@@ -570,6 +570,21 @@ static int read_check_reply(sd_bus_message *reply, json_object *results, bool se
         return sd_bus_message_exit_container(reply);
 }
 
+/* A call of `method` (addresses, owner) with the --owner option. */
+static int new_check_call(sd_bus *bus, const char *method, char **addresses, sd_bus_message **ret) {
+        int r;
+
+        r = ctl_new_call(bus, PA_MANAGER_PATH, PA_MANAGER_IFACE, method, ret);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(*ret, addresses);
+        if (r >= 0)
+                r = sd_bus_message_append(*ret, "s", strempty(arg_owner));
+        if (r < 0)
+                return log_error_errno(r, "Failed to append arguments: %s", strerror(-r));
+        return 0;
+}
+
 int verb_check(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -592,26 +607,16 @@ int verb_check(sd_bus *bus, int argc, char *argv[]) {
 
         /* with each reason's severity; a daemon from before that has only
          * CheckAssignable */
-        r = ctl_new_call(bus, PA_MANAGER_PATH, PA_MANAGER_IFACE, "CheckAssignableWithSeverity", &m);
+        r = new_check_call(bus, "CheckAssignableWithSeverity", argv + 1, &m);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append_strv(m, argv + 1);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", strempty(arg_owner));
-        if (r < 0)
-                return log_error_errno(r, "Failed to append arguments: %s", strerror(-r));
         r = ctl_call_full(bus, m, 0, ctx, &error, &reply);
         if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD)) {
                 m = sd_bus_message_unref(m);
                 severity = false;
-                r = ctl_new_call(bus, PA_MANAGER_PATH, PA_MANAGER_IFACE, "CheckAssignable", &m);
+                r = new_check_call(bus, "CheckAssignable", argv + 1, &m);
                 if (r < 0)
                         return r;
-                r = sd_bus_message_append_strv(m, argv + 1);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", strempty(arg_owner));
-                if (r < 0)
-                        return log_error_errno(r, "Failed to append arguments: %s", strerror(-r));
                 r = ctl_call(bus, m, ctx, &reply);
                 if (r < 0)
                         return r;
