@@ -4,6 +4,7 @@
  * q35-vm.truth.json).  The test runs as root, so polkit is not asked. */
 #include <glib/gstdio.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <string.h>
 
 #include "daemon-harness.h"
@@ -760,6 +761,66 @@ static void test_in_use_by_host(void) {
         harness_free(h);
 }
 
+/* The verdict of addr for nobody, with its reason codes: "VERDICT code..." */
+static gchar *check_codes(Harness *h, const char *addr) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        const char *addrs[] = { addr, NULL };
+        g_autoptr(GVariantIter) it = NULL, reasons = NULL;
+        GString *out = g_string_new(NULL);
+        const char *a, *verdict, *code, *text;
+
+        r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable", g_variant_new("(^ass)", addrs, ""),
+                         G_VARIANT_TYPE("(a(ssa(ss)))"), &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(a(ssa(ss)))", &it);
+        g_assert_true(g_variant_iter_next(it, "(&s&sa(ss))", &a, &verdict, &reasons));
+        g_string_append(out, verdict);
+        while (g_variant_iter_next(reasons, "(&s&s)", &code, &text))
+                g_string_append_printf(out, " %s", code);
+        return g_string_free(out, FALSE);
+}
+
+/* Waits (up to 5 s) for addr's verdict and codes to be `want`. */
+static void wait_codes(Harness *h, const char *addr, const char *want) {
+        g_autofree gchar *got = NULL;
+
+        for (int i = 0; i < 50; i++) {
+                g_clear_pointer(&got, g_free);
+                got = check_codes(h, addr);
+                if (g_str_equal(got, want))
+                        return;
+                g_usleep(100 * 1000);
+        }
+        g_assert_cmpstr(got, ==, want);
+}
+
+/* Fail closed at a refresh too: the mount table turns unreadable while the
+ * daemon runs (SIGHUP makes it read again), and back. */
+static void test_host_usage_unknown_refresh(void) {
+        Harness *h = harness_new("testbeds/q35-vm.umockdev");
+        g_autofree gchar *procdir = g_build_filename(h->tmpdir, "proc", NULL);
+        g_autofree gchar *mi = g_build_filename(procdir, "mountinfo", NULL);
+        static const char *const free_codes = "assignable-with-warnings group-shared host-driver-bound";
+
+        g_assert_cmpint(g_mkdir_with_parents(procdir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(mi, "23 22 0:21 / /proc rw,nosuid - proc proc rw\n", -1, NULL));
+        harness_set_env(h, "PCI_ASSIGND_PROC_DIR", procdir);
+        harness_start_daemon(h, no_args);
+        wait_codes(h, "0000:0b:00.0", free_codes);
+
+        g_assert_cmpint(g_unlink(mi), ==, 0);
+        g_assert_cmpint(g_mkdir(mi, 0755), ==, 0);
+        g_assert_cmpint(kill(h->pid, SIGHUP), ==, 0);
+        wait_codes(h, "0000:0b:00.0", "not-assignable host-usage-unknown group-shared host-driver-bound");
+
+        g_assert_cmpint(g_rmdir(mi), ==, 0);
+        g_assert_true(g_file_set_contents(mi, "23 22 0:21 / /proc rw,nosuid - proc proc rw\n", -1, NULL));
+        g_assert_cmpint(kill(h->pid, SIGHUP), ==, 0);
+        wait_codes(h, "0000:0b:00.0", free_codes);
+        harness_free(h);
+}
+
 /* Fail closed: with the mount table unreadable (a directory), what the
  * host depends on is not known, and no function is assignable. */
 static void test_host_usage_unknown(void) {
@@ -878,6 +939,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservations/placement", test_placement);
         g_test_add_func("/reservations/in-use-by-host", test_in_use_by_host);
         g_test_add_func("/reservations/host-usage-unknown", test_host_usage_unknown);
+        g_test_add_func("/reservations/host-usage-unknown-refresh", test_host_usage_unknown_refresh);
         g_test_add_func("/reservations/ctl", test_ctl);
         g_test_add_func("/reservations/cycles", test_cycles);
         return g_test_run();
