@@ -821,6 +821,52 @@ static void test_host_usage_unknown_refresh(void) {
         harness_free(h);
 }
 
+/* A host without IOMMU groups (the q35 testbed without its iommu_group
+ * links and kernel/iommu_groups): the start-up log says once what to do,
+ * and so does each no-iommu reason; Reserve refuses. */
+static void test_no_iommu(void) {
+        Harness *h = harness_new(NULL);
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *file = harness_data_path("testbeds/q35-vm.umockdev"), *text = NULL, *log = NULL;
+        g_autofree gchar *codes = NULL, *dump = NULL;
+        g_autoptr(GVariant) r = NULL;
+        g_auto(GStrv) lines = NULL;
+        g_autoptr(GString) kept = g_string_new(NULL);
+        const char *addrs[] = { "0000:0b:00.0", NULL };
+        const char *hint = "intel_iommu=on", *at;
+        guint n = 0;
+
+        g_assert_true(g_file_get_contents(file, &text, NULL, &error));
+        g_assert_no_error(error);
+        lines = g_strsplit(text, "\n", -1);
+        for (gchar **l = lines; *l; l++)
+                if (!strstr(*l, "iommu"))
+                        g_string_append_printf(kept, "%s\n", *l);
+        harness_add_devices(h, kept->str);
+        harness_capture_daemon_stderr(h);
+        harness_start_daemon(h, no_args);
+
+        codes = check_codes(h, "0000:0b:00.0");
+        g_assert_true(g_str_has_prefix(codes, "not-assignable no-iommu "));
+        r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable", g_variant_new("(^ass)", addrs, ""),
+                         G_VARIANT_TYPE("(a(ssa(ss)))"), &error);
+        g_assert_no_error(error);
+        dump = g_variant_print(r, FALSE);
+        g_assert_nonnull(strstr(dump, "VT-d"));
+        g_assert_nonnull(strstr(dump, hint));
+        g_assert_nonnull(strstr(dump, "iommu=pt"));
+
+        log = harness_daemon_stderr(h);
+        g_assert_nonnull(strstr(log, "The host has no IOMMU groups"));
+        for (at = log; (at = strstr(at, hint)); at++)
+                n++;
+        g_assert_cmpuint(n, ==, 1);
+
+        g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:0b:00.0", NULL }, NULL, NULL, &error));
+        assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
+        harness_free(h);
+}
+
 /* Fail closed: with the mount table unreadable (a directory), what the
  * host depends on is not known, and no function is assignable. */
 static void test_host_usage_unknown(void) {
@@ -940,6 +986,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservations/in-use-by-host", test_in_use_by_host);
         g_test_add_func("/reservations/host-usage-unknown", test_host_usage_unknown);
         g_test_add_func("/reservations/host-usage-unknown-refresh", test_host_usage_unknown_refresh);
+        g_test_add_func("/reservations/no-iommu", test_no_iommu);
         g_test_add_func("/reservations/ctl", test_ctl);
         g_test_add_func("/reservations/cycles", test_cycles);
         return g_test_run();
