@@ -109,6 +109,10 @@ int build_entries(Context *c, HostUsage *u);
 int parse_uint(const char *s, unsigned max, unsigned *ret);
 int parse_majmin(const char *s, dev_t *ret);
 int stat_noautomount(const char *path, struct stat *st);
+/* stat_noautomount(), and for a /dev/NAME or /dev/mapper/NAME that cannot be
+ * stat()ed, the block device sysfs knows by that name (S_IFBLK, st_rdev
+ * only); -ENOMEM, or -ENOENT when neither knows it. */
+int source_stat(Context *c, const char *path, struct stat *st);
 
 /* host-usage-stacks.c */
 /* Every device of the btrfs that holds dev (dev included): -ENOENT when

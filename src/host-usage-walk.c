@@ -551,6 +551,82 @@ int stat_noautomount(const char *path, struct stat *st) {
         return fstatat(AT_FDCWD, path, st, AT_NO_AUTOMOUNT) < 0 ? -errno : 0;
 }
 
+/* The device number sysfs gives a /dev name: class/block/NAME/dev, or for
+ * /dev/mapper/NAME the dm device whose dm/name is NAME. */
+static int sysfs_devnum(Context *c, const char *path, dev_t *ret) {
+        _cleanup_free_ char *file = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        const char *name;
+        char buf[32];
+
+        if (startswith_const(path, "/dev/mapper/")) {
+                _cleanup_free_ char *dir = path_join(c->sysfs, "class/block");
+                _cleanup_closedir_ DIR *d = NULL;
+                struct dirent *de;
+
+                name = path + strlen("/dev/mapper/");
+                if (!dir)
+                        return -ENOMEM;
+                d = opendir(dir);
+                if (!d)
+                        return -ENOENT;
+                while ((de = readdir(d))) {
+                        _cleanup_free_ char *nf = NULL;
+                        _cleanup_fclose_ FILE *g = NULL;
+                        char n[256];
+
+                        if (!startswith_const(de->d_name, "dm-"))
+                                continue;
+                        if (asprintf(&nf, "%s/%s/dm/name", dir, de->d_name) < 0)
+                                return -ENOMEM;
+                        g = fopen(nf, "re");
+                        if (!g || !fgets(n, sizeof n, g))
+                                continue;
+                        n[strcspn(n, "\n")] = 0;
+                        if (streq(n, name)) {
+                                if (asprintf(&file, "%s/%s/dev", dir, de->d_name) < 0) {
+                                        file = NULL;
+                                        return -ENOMEM;
+                                }
+                                break;
+                        }
+                }
+                if (!file)
+                        return -ENOENT;
+        } else {
+                name = path + strlen("/dev/");
+                if (!*name || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+                        return -ENOENT;
+                if (asprintf(&file, "%s/class/block/%s/dev", c->sysfs, name) < 0) {
+                        file = NULL;
+                        return -ENOMEM;
+                }
+        }
+        f = fopen(file, "re");
+        if (!f || !fgets(buf, sizeof buf, f))
+                return -ENOENT;
+        buf[strcspn(buf, "\n")] = 0;
+        return parse_majmin(buf, ret) < 0 ? -ENOENT : 0;
+}
+
+int source_stat(Context *c, const char *path, struct stat *st) {
+        dev_t dev;
+        int r;
+
+        r = stat_noautomount(path, st);
+        if (r == 0 || !startswith_const(path, "/dev/") || strstr(path, "/../"))
+                return r;
+        /* a /dev we do not see (another mount namespace, a recorded tree):
+         * sysfs knows the block device by its kernel name */
+        r = sysfs_devnum(c, path, &dev);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return -ENOENT;
+        *st = (struct stat) { .st_mode = S_IFBLK | 0600, .st_rdev = dev };
+        return 0;
+}
+
 static int cmp_use(const void *a, const void *b) {
         const Use *x = a, *y = b;
         uint64_t kx = pci_address_key(&x->address), ky = pci_address_key(&y->address);

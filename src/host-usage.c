@@ -257,7 +257,7 @@ static int read_mountinfo(Context *c, const char *path) {
                          * a btrfs we cannot follow leaves the result
                          * incomplete. */
                         if (!startswith_const(source, "/dev/") || strstr(source, "/../") ||
-                            stat_noautomount(source, &st) < 0 || !S_ISBLK(st.st_mode) ||
+                            source_stat(c, source, &st) < 0 || !S_ISBLK(st.st_mode) ||
                             major(st.st_rdev) == 0) {
                                 if (btrfs)
                                         c->unreadable |= HOST_USAGE_SOURCE_STACK;
@@ -326,9 +326,14 @@ static int read_swaps(Context *c, const char *path) {
                 if (n != 5 || fields[0][0] != '/' || unoctal(fields[0]) < 0)
                         continue;
                 /* gone since swapon ("/swapfile\040(deleted)"), or not
-                 * ours to see: nothing we can name */
-                if (stat_noautomount(fields[0], &st) < 0)
+                 * ours to see: still in use, on something we cannot name */
+                r = source_stat(c, fields[0], &st);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        c->unreadable |= HOST_USAGE_SOURCE_STACK;
                         continue;
+                }
 
                 if (S_ISBLK(st.st_mode)) {
                         if (major(st.st_rdev) == 0)

@@ -580,6 +580,21 @@ static void test_swap(Fixture *f, gconstpointer data) {
         assert_usage(&u, (const char *[]) {
                 "0000:00:1f.2", "active swap /dev/sda2 (8:2)",
                 NULL });
+        /* a swap file that is gone (or not visible here) is still in use,
+         * on a device we cannot name: fail closed */
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+        host_usage_done(&u);
+
+        /* a /dev this process does not see: sysfs names the device */
+        write_proc(f, "swaps",
+                   "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+                   "/dev/sda2                               partition\t8388604\t\t0\t\t-2\n"
+                   "/dev/zram0                              partition\t4194300\t\t0\t\t100\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:1f.2", "active swap /dev/sda2 (8:2)",
+                NULL });
+        g_assert_cmpuint(u.unreadable, ==, 0);
 }
 
 static void test_swap_file(Fixture *f, gconstpointer data) {
