@@ -70,6 +70,7 @@ typedef struct Context {
         DevFunctions *devs;
         size_t n_devs, alloc_devs;
         const char *udev_data;   /* udev's database directory */
+        const char *dev;         /* "/dev", or a test's stand-in */
         struct RtnlRoute *routes; /* every route of every table, when known */
         size_t n_routes;
         bool have_routes;

@@ -613,7 +613,14 @@ int source_stat(Context *c, const char *path, struct stat *st) {
         dev_t dev;
         int r;
 
-        r = stat_noautomount(path, st);
+        if (c->dev && !streq(c->dev, "/dev") && startswith_const(path, "/dev/")) {
+                _cleanup_free_ char *p = path_join(c->dev, path + strlen("/dev/"));
+
+                if (!p)
+                        return -ENOMEM;
+                r = stat_noautomount(p, st);
+        } else
+                r = stat_noautomount(path, st);
         if (r == 0 || !startswith_const(path, "/dev/") || strstr(path, "/../"))
                 return r;
         /* a /dev we do not see (another mount namespace, a recorded tree):

@@ -45,6 +45,8 @@ void host_usage_paths_default(HostUsagePaths *p) {
         }
         if (!p->sysfs)
                 p->sysfs = "/sys";
+        if (!p->dev)
+                p->dev = "/dev";
 }
 
 /* Splits a line in place at runs of spaces and tabs (and the newline). */
@@ -536,6 +538,7 @@ int host_usage_compute(const HostUsagePaths *p, HostUsage *ret) {
         if (!c.devices_prefix)
                 return -ENOMEM;
         c.udev_data = paths.udev_data;
+        c.dev = paths.dev;
 
         /* routes first: a network filesystem's server is looked up in them */
         r = paths.rtnetlink ? read_routes_file(&c, paths.rtnetlink) : read_routes_kernel(&c);

@@ -77,6 +77,10 @@ typedef struct HostUsagePaths {
                                     * directory per imported pool */
         const char *udev_data;     /* default /run/udev/data: udev's
                                     * database (b<major>:<minor> files) */
+        const char *dev;           /* default /dev: where the /dev/NAME of
+                                    * mount sources and swaps are stat()ed
+                                    * (a name not there is looked up in
+                                    * sysfs); tests on recorded trees */
         const char *rtnetlink;     /* default NULL: dump every route table
                                     * over rtnetlink; else a file holding
                                     * such a dump (tests).  Only when there

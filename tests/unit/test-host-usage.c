@@ -1088,6 +1088,58 @@ static void test_rtnetlink(Fixture *f, gconstpointer data) {
         remove_proc(f, "rtnetlink");
 }
 
+/* Recorded in the VM by scenario hoststacks (tests/vm/guest/
+ * record_hoststacks.py): the sysfs subset, /proc tables and rtnetlink dump
+ * of a real kernel running btrfs raid1, swap, ext4 on dm, ext4 on an NVMe
+ * native-multipath head and a bond carrying the default routes.  Read with
+ * no /dev (the names are found in the recorded sysfs), no udev, no ZFS. */
+static void test_recorded_vm(void) {
+        g_auto(HostUsage) u = {};
+        g_autofree char *dir = g_build_filename(data_dir(), "host-usage", "vm-hoststacks", NULL);
+        g_autofree char *mountinfo = g_build_filename(dir, "mountinfo", NULL);
+        g_autofree char *swaps = g_build_filename(dir, "swaps", NULL);
+        g_autofree char *route = g_build_filename(dir, "route", NULL);
+        g_autofree char *ipv6_route = g_build_filename(dir, "ipv6_route", NULL);
+        g_autofree char *rtnetlink = g_build_filename(dir, "rtnetlink", NULL);
+        g_autofree char *sys = g_build_filename(dir, "sys", NULL);
+        g_autofree char *none = g_build_filename(dir, "nonexistent", NULL);
+        HostUsagePaths p = {
+                .mountinfo = mountinfo, .swaps = swaps, .route = route, .ipv6_route = ipv6_route,
+                .rtnetlink = rtnetlink, .sysfs = sys, .dev = none, .zfs_kstat = none, .udev_data = none,
+        };
+        static const char *const btrfs1 = "mounted filesystem /mnt/hsb from /dev/nvme1n1 (259:1)";
+        static const char *const btrfs2 = "mounted filesystem /mnt/hsb: btrfs device 259:2 of /dev/nvme1n1";
+        static const char *const swap = "active swap /dev/nvme3n1 (259:0)";
+        static const char *const dm = "mounted filesystem /mnt/hse from /dev/mapper/hsvol (254:0)";
+        static const char *const mp = "mounted filesystem /mnt/hsm from /dev/nvme6n1 (259:6)";
+        static const char *const bond = "default route via bond0; IPv6 default route via bond0";
+
+        g_assert_cmpint(host_usage_compute(&p, &u), ==, 0);
+        for (size_t i = 0; i < u.n_entries; i++) {
+                char buf[PCI_ADDRESS_STRLEN];
+
+                g_test_message("%s: %s", pci_address_format(&u.entries[i].address, buf), u.entries[i].reason);
+        }
+        g_assert_cmpuint(u.unreadable, ==, 0);
+        assert_usage(&u, (const char *[]) {
+                "0000:00:02.0", bond,
+                "0000:00:0c.0", bond,
+                "0000:00:0d.0", btrfs1,
+                "0000:00:0e.0", btrfs2,
+                "0000:00:0f.0", swap,
+                "0000:00:10.0", dm,
+                "0000:00:12.0", mp,
+                "0000:00:13.0", mp,
+                "0000:0b:00.0", bond,
+                "0000:0c:00.0", btrfs1,
+                "0000:0d:00.0", btrfs2,
+                "0000:0e:00.0", swap,
+                "0000:0f:00.0", dm,
+                "0000:11:00.0", mp,
+                "0000:12:00.0", mp,
+                NULL });
+}
+
 #define ADD(name, fn) g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int main(int argc, char **argv) {
@@ -1097,6 +1149,7 @@ int main(int argc, char **argv) {
 
         g_test_add_func("/host-usage/paths", test_paths);
         g_test_add_func("/host-usage/real-host", test_real_host);
+        g_test_add_func("/host-usage/recorded-vm", test_recorded_vm);
         ADD("/host-usage/root-partition", test_root_partition);
         ADD("/host-usage/virtual", test_virtual);
         ADD("/host-usage/btrfs", test_btrfs);

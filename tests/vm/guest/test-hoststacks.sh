@@ -124,6 +124,17 @@ fi
 note "routes: $(ip route show table all | grep default | tr '\n' ';') $(ip -6 route show table all | grep default | tr '\n' ';')"
 note "stacks built in $(( $(now_ms) - T0 )) ms"
 
+# the stacks as this kernel shows them, for the unit tests on recorded data
+# (tests/data/host-usage/vm-hoststacks/, copied by hand from work/out/)
+# (recorded on tmpfs and packed: the output share keeps no symlinks)
+rm -rf /tmp/recording $OUT/recording.tar
+if $PY /vmtest/guest/record_hoststacks.py /tmp/recording > /tmp/record.log 2>&1 \
+   && tar -cf $OUT/recording.tar -C /tmp/recording .; then
+    ok "recorded the stacks into recording.tar: $(tail -1 /tmp/record.log)"
+else
+    fail "recording the stacks: $(tail -3 /tmp/record.log)"
+fi
+
 # --- the daemon's verdicts ------------------------------------------------------
 start_dbus "$POLICY"
 mkdir -p /tmp/pad-state /tmp/pad-run
