@@ -123,6 +123,20 @@ static int walk_add_address(Walk *w, const PciAddress *a) {
 }
 
 static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, bool net);
+
+/* virtual/block/nbdN or rbdN (a whole disk; its partitions go up to it) */
+static bool is_network_block(Context *c, const char *devdir) {
+        const char *name;
+
+        if (!startswith_const(devdir, c->devices_prefix) ||
+            !startswith_const(devdir + strlen(c->devices_prefix), "virtual/block/"))
+                return false;
+        name = devdir + strlen(c->devices_prefix) + strlen("virtual/block/");
+        if (strchr(name, '/'))
+                return false;
+        return (startswith_const(name, "nbd") || startswith_const(name, "rbd")) &&
+               name[3] >= '0' && name[3] <= '9';
+}
 static int walk_nvme_multipath(Context *c, Walk *w, const char *devdir, unsigned depth);
 static int walk_loop(Context *c, Walk *w, const char *devdir, unsigned depth);
 
@@ -326,6 +340,11 @@ static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, 
         if (net)
                 /* bridge ports, bond slaves, the device under a VLAN */
                 return walk_links(c, w, devdir, "lower_", false, depth, net);
+
+        /* A network block device (nbd, Ceph rbd): its server is reached
+         * over some NIC that sysfs does not name: not known */
+        if (is_network_block(c, devdir))
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
 
         /* dm (crypt, LVM), md, bcache: the devices underneath */
         sub = path_join(devdir, "slaves");

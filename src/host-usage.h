@@ -8,9 +8,13 @@
 
 /* What the host itself depends on: PCI functions that are ancestors of a
  * block device holding a mounted filesystem or active swap, or of a network
- * interface carrying a default route.  Read-only: reads mountinfo, swaps,
- * the route tables, sysfs links, udev's database (ZFS pool members) and
- * the ZFS kstat directory; never writes anything.
+ * interface carrying a default route (IPv4 or IPv6, of any routing table:
+ * policy rules may pick any), or reaching the server of a mounted network
+ * filesystem (nfs, cifs: its addr= option) or of a logged-in iSCSI
+ * connection.  Read-only: reads mountinfo, swaps, one rtnetlink route dump
+ * (every family and table; /proc/net/route and ipv6_route only when there is
+ * no dump), sysfs links, udev's database (ZFS pool members) and the ZFS kstat
+ * directory; never writes anything.
  *
  * "Ancestor" means every PCI function in the device's sysfs path: the
  * controller and every bridge or port above it.  Stacked devices are

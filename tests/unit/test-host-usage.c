@@ -162,6 +162,8 @@ static void testbed_build(void) {
         /* devices that hang off no PCI function */
         add_block(f, VBLOCK "/loop0", "7:0", false);
         add_block(f, VBLOCK "/zram0", "251:0", false);
+        add_block(f, VBLOCK "/nbd0", "43:0", false);
+        add_block(f, VBLOCK "/nbd0/nbd0p1", "43:1", true);
 
         /* a stack that loops (dm-7 <-> dm-8), one that leaves sysfs, and
          * dm-8 really sitting on nvme0n1p2 */
@@ -467,6 +469,22 @@ static void test_loop(Fixture *f, gconstpointer data) {
         compute(&u);
         assert_usage(&u, (const char *[]) { NULL });
         g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+}
+
+static void test_nbd(Fixture *f, gconstpointer data) {
+        g_auto(HostUsage) u = {};
+
+        /* an NBD disk's server is behind a NIC sysfs does not name: the
+         * NICs the host depends on are not known (fail closed) */
+        write_proc(f, "mountinfo", "54 26 43:1 / /srv/nbd rw - ext4 /dev/nbd0p1 rw\n");
+        compute(&u);
+        assert_usage(&u, (const char *[]) { NULL });
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+        host_usage_done(&u);
+        /* zram is as virtual, but local */
+        write_proc(f, "mountinfo", "55 26 251:0 / /srv/z rw - ext4 /dev/zram0 rw\n");
+        compute(&u);
+        g_assert_cmpuint(u.unreadable, ==, 0);
 }
 
 static void test_bcache(Fixture *f, gconstpointer data) {
@@ -1107,12 +1125,14 @@ static void test_recorded_vm(void) {
                 .mountinfo = mountinfo, .swaps = swaps, .route = route, .ipv6_route = ipv6_route,
                 .rtnetlink = rtnetlink, .sysfs = sys, .dev = none, .zfs_kstat = none, .udev_data = none,
         };
-        static const char *const btrfs1 = "mounted filesystem /mnt/hsb from /dev/nvme1n1 (259:1)";
-        static const char *const btrfs2 = "mounted filesystem /mnt/hsb: btrfs device 259:2 of /dev/nvme1n1";
-        static const char *const swap = "active swap /dev/nvme3n1 (259:0)";
-        static const char *const dm = "mounted filesystem /mnt/hse from /dev/mapper/hsvol (254:0)";
+        static const char *const btrfs1 = "mounted filesystem /mnt/hsb from /dev/nvme1n1 (259:0)";
+        static const char *const btrfs2 = "mounted filesystem /mnt/hsb: btrfs device 259:3 of /dev/nvme1n1";
+        static const char *const swap = "active swap /dev/nvme3n1 (259:1)";
+        static const char *const dm = "mounted filesystem /mnt/hse from /dev/mapper/hscrypt (254:1)";
         static const char *const mp = "mounted filesystem /mnt/hsm from /dev/nvme6n1 (259:6)";
         static const char *const bond = "default route via bond0; IPv6 default route via bond0";
+        static const char *const vlan = "default route (table 100) via hsbr0.10";
+        static const char *const macvlan = "IPv6 default route (table 200) via hsmv0";
 
         g_assert_cmpint(host_usage_compute(&p, &u), ==, 0);
         for (size_t i = 0; i < u.n_entries; i++) {
@@ -1120,9 +1140,14 @@ static void test_recorded_vm(void) {
 
                 g_test_message("%s: %s", pci_address_format(&u.entries[i].address, buf), u.entries[i].reason);
         }
-        g_assert_cmpuint(u.unreadable, ==, 0);
+        /* /mnt/hsl is on loop0, backed by /mnt/hse/loop.img: a file of the
+         * recorded machine, not of this one, so not known here (fail
+         * closed); the VM scenario follows it on the real kernel */
+        g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
         assert_usage(&u, (const char *[]) {
                 "0000:00:02.0", bond,
+                "0000:00:05.0", vlan,
+                "0000:00:07.0", macvlan,
                 "0000:00:0c.0", bond,
                 "0000:00:0d.0", btrfs1,
                 "0000:00:0e.0", btrfs2,
@@ -1130,6 +1155,7 @@ static void test_recorded_vm(void) {
                 "0000:00:10.0", dm,
                 "0000:00:12.0", mp,
                 "0000:00:13.0", mp,
+                "0000:02:00.0", macvlan,
                 "0000:0b:00.0", bond,
                 "0000:0c:00.0", btrfs1,
                 "0000:0d:00.0", btrfs2,
@@ -1156,6 +1182,7 @@ int main(int argc, char **argv) {
         ADD("/host-usage/nvme-multipath", test_nvme_multipath);
         ADD("/host-usage/loop", test_loop);
         ADD("/host-usage/bcache", test_bcache);
+        ADD("/host-usage/nbd", test_nbd);
         ADD("/host-usage/zfs", test_zfs);
         ADD("/host-usage/stacked", test_stacked);
         ADD("/host-usage/swap", test_swap);

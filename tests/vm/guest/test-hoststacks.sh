@@ -21,6 +21,11 @@
 #   00:02.0, 0b:00.0  in-use-by-host (default route via bond0)
 #   0b:00.1           group-peer-in-use-by-host (naming 0b:00.0)
 #   00:03.0           unused NIC: must stay assignable
+# Policy routing: a VLAN on a bridge over 00:05.0 carries the default route
+# of table 100, a macvlan on 02:00.0 the IPv6 default of table 200 (both
+# picked by rules): 00:05.0 and 02:00.0 are in use too.  hs4 also holds a
+# file backing a loop device with a mounted ext4, and its ext4 is on
+# dm-crypt over dm linear.
 # vm-timeout: 300
 # vm-extra: -device pcie-root-port,id=hsrp1,addr=0d.0,chassis=21,slot=21 -drive if=none,id=hsd1,file=@OUT@/hs1.img,format=raw -device nvme,bus=hsrp1,serial=hs1,drive=hsd1 -device pcie-root-port,id=hsrp2,addr=0e.0,chassis=22,slot=22 -drive if=none,id=hsd2,file=@OUT@/hs2.img,format=raw -device nvme,bus=hsrp2,serial=hs2,drive=hsd2 -device pcie-root-port,id=hsrp3,addr=0f.0,chassis=23,slot=23 -drive if=none,id=hsd3,file=@OUT@/hs3.img,format=raw -device nvme,bus=hsrp3,serial=hs3,drive=hsd3 -device pcie-root-port,id=hsrp4,addr=10.0,chassis=24,slot=24 -drive if=none,id=hsd4,file=@OUT@/hs4.img,format=raw -device nvme,bus=hsrp4,serial=hs4,drive=hsd4 -device pcie-root-port,id=hsrp5,addr=11.0,chassis=25,slot=25 -drive if=none,id=hsd5,file=@OUT@/hs5.img,format=raw -device nvme,bus=hsrp5,serial=hs5,drive=hsd5 -device nvme-subsys,id=hsmp,nqn=hsmp -device pcie-root-port,id=hsrp6,addr=12.0,chassis=26,slot=26 -device nvme,bus=hsrp6,id=hsmpc1,serial=hsmp,subsys=hsmp -device pcie-root-port,id=hsrp7,addr=13.0,chassis=27,slot=27 -device nvme,bus=hsrp7,id=hsmpc2,serial=hsmp,subsys=hsmp -drive if=none,id=hsd6,file=@OUT@/hs6.img,format=raw -device nvme-ns,bus=hsmpc1,drive=hsd6,nsid=1,shared=on
 . /vmtest/guest/lib.sh
@@ -87,12 +92,28 @@ else
 fi
 SZ=$(blockdev --getsz ${DISK[hs4]})
 # no udevd here: dmsetup makes the /dev/mapper node itself
+# dm-crypt (the crypt target, a throw-away key) over a dm linear volume: the
+# LUKS-on-LVM shape, two levels of slaves/
+KEY=$(printf '%064d' 0)
 if dmsetup create --noudevsync hsvol --table "0 $SZ linear ${DISK[hs4]} 0" && dmsetup mknodes hsvol \
-   && mkfs.ext4 -q -F /dev/mapper/hsvol \
-   && mount /dev/mapper/hsvol /mnt/hse; then
-    ok "ext4 on dm linear /dev/mapper/hsvol over ${DISK[hs4]} mounted on /mnt/hse"
+   && dmsetup create --noudevsync hscrypt --table "0 $SZ crypt aes-xts-plain64 $KEY 0 /dev/mapper/hsvol 0" \
+   && dmsetup mknodes hscrypt \
+   && mkfs.ext4 -q -F /dev/mapper/hscrypt \
+   && mount /dev/mapper/hscrypt /mnt/hse; then
+    ok "ext4 on dm-crypt /dev/mapper/hscrypt on dm linear hsvol over ${DISK[hs4]} mounted on /mnt/hse"
 else
     fail "ext4 on dm over ${DISK[hs4]}"
+fi
+# a loop device backed by a file on that ext4, mounted
+mkdir -p /mnt/hsl
+modprobe loop 2> /dev/null
+# no udevd: the node of the first loop device by hand if devtmpfs lacks it
+[ -e /dev/loop-control ] || mknod /dev/loop-control c 10 237
+if truncate -s 16M /mnt/hse/loop.img && LOOP=$(losetup --find --show /mnt/hse/loop.img) \
+   && mkfs.ext4 -q -F $LOOP && mount $LOOP /mnt/hsl; then
+    ok "ext4 on $LOOP (backed by /mnt/hse/loop.img) mounted on /mnt/hsl"
+else
+    fail "loop device on /mnt/hse/loop.img"
 fi
 
 mkdir -p /mnt/hsm
@@ -121,6 +142,24 @@ if ip link add bond0 type bond mode active-backup miimon 100 \
 else
     fail "bond0 with the default route"
 fi
+# policy routing: a bridge over 00:05.0 with a VLAN on top carrying the
+# default route of table 100 (picked by a rule), and a macvlan on 02:00.0
+# carrying the IPv6 default route of table 200
+NBR=0000:00:05.0 NMV=0000:02:00.0
+IBR=$(ifname $NBR) IMV=$(ifname $NMV)
+if ip link add hsbr0 type bridge && ip link set "$IBR" master hsbr0 && ip link set "$IBR" up \
+   && ip link set hsbr0 up && ip link add link hsbr0 name hsbr0.10 type vlan id 10 \
+   && ip link set hsbr0.10 up && ip addr add 10.98.0.2/24 dev hsbr0.10 \
+   && ip rule add from 10.98.0.2 table 100 \
+   && ip route add default via 10.98.0.1 dev hsbr0.10 onlink table 100 \
+   && ip link set "$IMV" up && ip link add hsmv0 link "$IMV" type macvlan mode bridge \
+   && ip link set hsmv0 up && ip -6 addr add fd00:98::2/64 dev hsmv0 nodad \
+   && ip -6 rule add from fd00:98::2 table 200 \
+   && ip -6 route add default via fd00:98::1 dev hsmv0 onlink table 200; then
+    ok "VLAN hsbr0.10 on bridge hsbr0 over $IBR ($NBR): default route of table 100; macvlan hsmv0 on $IMV ($NMV): IPv6 default of table 200"
+else
+    fail "bridge/VLAN/macvlan policy routes"
+fi
 note "routes: $(ip route show table all | grep default | tr '\n' ';') $(ip -6 route show table all | grep default | tr '\n' ';')"
 note "stacks built in $(( $(now_ms) - T0 )) ms"
 
@@ -148,7 +187,7 @@ else
     tail -20 /tmp/daemon.log | sed 's/^/    log: /'
     summary; exit 1
 fi
-ALL="${FN[hs1]} ${FN[hs2]} ${FN[hs3]} ${FN[hs4]} ${FN[hs5]} $MP $NA $NB $NPEER $NFREE"
+ALL="${FN[hs1]} ${FN[hs2]} ${FN[hs3]} ${FN[hs4]} ${FN[hs5]} $MP $NA $NB $NPEER $NFREE $NBR $NMV"
 timeout 60 "$CTL" --json check $ALL > $OUT/check.json 2> /tmp/ctl.err
 note "pci-assignctl check rc=$? $(head -c 300 /tmp/ctl.err)"
 timeout 60 "$CTL" check $ALL > $OUT/check.txt 2>&1
@@ -179,7 +218,10 @@ vcheck() { local d=$1; shift; local why; if why=$(verdict "$@" 2>&1); then ok "$
 vcheck "hs1 ${FN[hs1]} (btrfs, the mounted device): in-use-by-host /mnt/hsb" ${FN[hs1]} in-use-by-host '/mnt/hsb'
 vcheck "hs2 ${FN[hs2]} (btrfs raid1 peer, not in mountinfo): in-use-by-host /mnt/hsb" ${FN[hs2]} in-use-by-host '/mnt/hsb'
 vcheck "hs3 ${FN[hs3]} (active swap): in-use-by-host swap" ${FN[hs3]} in-use-by-host 'swap'
-vcheck "hs4 ${FN[hs4]} (ext4 on dm): in-use-by-host /mnt/hse" ${FN[hs4]} in-use-by-host '/mnt/hse'
+vcheck "hs4 ${FN[hs4]} (ext4 on dm-crypt on dm linear): in-use-by-host /mnt/hse" ${FN[hs4]} in-use-by-host '/mnt/hse'
+vcheck "hs4 ${FN[hs4]} (loop file on /mnt/hse): in-use-by-host /mnt/hsl" ${FN[hs4]} in-use-by-host '/mnt/hsl from /dev/loop'
+vcheck "$NBR (bridge port under the VLAN): in-use-by-host default route (table 100) via hsbr0.10" $NBR in-use-by-host 'default route \(table 100\) via hsbr0.10'
+vcheck "$NMV (under the macvlan): in-use-by-host IPv6 default route (table 200) via hsmv0" $NMV in-use-by-host 'IPv6 default route \(table 200\) via hsmv0'
 vcheck "hs5 ${FN[hs5]} (unused NVMe): assignable" ${FN[hs5]} '!'
 for a in $MP; do
     vcheck "multipath controller $a: in-use-by-host /mnt/hsm" $a in-use-by-host '/mnt/hsm'
