@@ -382,52 +382,9 @@ int add_server_route(Context *c, const char *address, const char *why) {
         return 0;
 }
 
-int read_routes_file(Context *c, const char *path) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        size_t len = 0, alloc = 0;
-        int r;
-
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? -ENOENT : (c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK, 0);
-        for (;;) {
-                size_t k;
-
-                if (GROW(buf, alloc, len + 65536) < 0)
-                        return -ENOMEM;
-                k = fread(buf + len, 1, 65536, f);
-                len += k;
-                if (k < 65536)
-                        break;
-                if (len > RTNL_DUMP_MAX) {
-                        c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK;
-                        return 0;
-                }
-        }
-        if (ferror(f)) {
-                c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK;
-                return 0;
-        }
-        r = rtnl_parse_routes(buf, len, &c->routes, &c->n_routes);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0) {
-                c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK;
-                return 0;
-        }
-        c->have_routes = true;
-        return 0;
-}
-
-int read_routes_kernel(Context *c) {
-        _cleanup_free_ void *buf = NULL;
-        size_t len;
-        int r;
-
-        r = rtnl_dump_routes(&buf, &len);
-        if (r == -ENOMEM)
-                return r;
+/* The routes of a dump read with result r (-ENOMEM is passed on; any
+ * other failure, or a dump that does not parse, leaves them unknown). */
+static int adopt_dump(Context *c, int r, const void *buf, size_t len) {
         if (r >= 0)
                 r = rtnl_parse_routes(buf, len, &c->routes, &c->n_routes);
         if (r == -ENOMEM)
@@ -438,4 +395,40 @@ int read_routes_kernel(Context *c) {
         }
         c->have_routes = true;
         return 0;
+}
+
+int read_routes_file(Context *c, const char *path) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t len = 0, alloc = 0;
+
+        f = fopen(path, "re");
+        if (!f) {
+                if (errno == ENOENT)
+                        return -ENOENT;
+                c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK;
+                return 0;
+        }
+        for (;;) {
+                size_t k;
+
+                if (GROW(buf, alloc, len + 65536) < 0)
+                        return -ENOMEM;
+                k = fread(buf + len, 1, 65536, f);
+                len += k;
+                if (k < 65536)
+                        break;
+                if (len > RTNL_DUMP_MAX)
+                        return adopt_dump(c, -EFBIG, NULL, 0);
+        }
+        return adopt_dump(c, ferror(f) ? -EIO : 0, buf, len);
+}
+
+int read_routes_kernel(Context *c) {
+        _cleanup_free_ void *buf = NULL;
+        size_t len;
+        int r;
+
+        r = rtnl_dump_routes(&buf, &len);
+        return adopt_dump(c, r, buf, len);
 }
