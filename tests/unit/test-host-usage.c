@@ -1126,13 +1126,14 @@ static void test_recorded_vm(void) {
                 .rtnetlink = rtnetlink, .sysfs = sys, .dev = none, .zfs_kstat = none, .udev_data = none,
         };
         static const char *const btrfs1 = "mounted filesystem /mnt/hsb from /dev/nvme1n1 (259:0)";
-        static const char *const btrfs2 = "mounted filesystem /mnt/hsb: btrfs device 259:3 of /dev/nvme1n1";
-        static const char *const swap = "active swap /dev/nvme3n1 (259:1)";
+        static const char *const btrfs2 = "mounted filesystem /mnt/hsb: btrfs device 259:5 of /dev/nvme1n1";
+        static const char *const swap = "active swap /dev/nvme3n1 (259:2)";
         static const char *const dm = "mounted filesystem /mnt/hse from /dev/mapper/hscrypt (254:1)";
-        static const char *const mp = "mounted filesystem /mnt/hsm from /dev/nvme6n1 (259:6)";
+        static const char *const mp = "mounted filesystem /mnt/hsm from /dev/nvme6n1 (259:4)";
         static const char *const bond = "default route via bond0; IPv6 default route via bond0";
         static const char *const vlan = "default route (table 100) via hsbr0.10";
         static const char *const macvlan = "IPv6 default route (table 200) via hsmv0";
+        static const char *const vxlan = "default route (table 300) via hsvx0";
 
         g_assert_cmpint(host_usage_compute(&p, &u), ==, 0);
         for (size_t i = 0; i < u.n_entries; i++) {
@@ -1148,6 +1149,7 @@ static void test_recorded_vm(void) {
                 "0000:00:02.0", bond,
                 "0000:00:05.0", vlan,
                 "0000:00:07.0", macvlan,
+                "0000:00:0a.0", vxlan,    /* root port above the switch */
                 "0000:00:0c.0", bond,
                 "0000:00:0d.0", btrfs1,
                 "0000:00:0e.0", btrfs2,
@@ -1156,6 +1158,9 @@ static void test_recorded_vm(void) {
                 "0000:00:12.0", mp,
                 "0000:00:13.0", mp,
                 "0000:02:00.0", macvlan,
+                "0000:06:00.0", vxlan,    /* switch upstream port */
+                "0000:07:00.0", vxlan,    /* switch downstream port */
+                "0000:08:00.0", vxlan,
                 "0000:0b:00.0", bond,
                 "0000:0c:00.0", btrfs1,
                 "0000:0d:00.0", btrfs2,

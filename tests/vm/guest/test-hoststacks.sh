@@ -23,7 +23,8 @@
 #   00:03.0           unused NIC: must stay assignable
 # Policy routing: a VLAN on a bridge over 00:05.0 carries the default route
 # of table 100, a macvlan on 02:00.0 the IPv6 default of table 200 (both
-# picked by rules): 00:05.0 and 02:00.0 are in use too.  hs4 also holds a
+# picked by rules), a VXLAN over 08:00.0 (behind the PCIe switch) that of
+# table 300: 00:05.0, 02:00.0 and 08:00.0 are in use too.  hs4 also holds a
 # file backing a loop device with a mounted ext4, and its ext4 is on
 # dm-crypt over dm linear.
 # vm-timeout: 300
@@ -160,6 +161,19 @@ if ip link add hsbr0 type bridge && ip link set "$IBR" master hsbr0 && ip link s
 else
     fail "bridge/VLAN/macvlan policy routes"
 fi
+# a VXLAN over the e1000e behind the PCIe switch (08:00.0) carrying the
+# default route of table 300
+NVX=0000:08:00.0
+IVX=$(ifname $NVX)
+if modprobe vxlan 2> /dev/null; ip link set "$IVX" up && ip addr add 10.97.0.2/24 dev "$IVX" \
+   && ip link add hsvx0 type vxlan id 42 dev "$IVX" remote 10.97.0.1 dstport 4789 \
+   && ip link set hsvx0 up && ip addr add 10.96.0.2/24 dev hsvx0 \
+   && ip rule add from 10.96.0.2 table 300 \
+   && ip route add default via 10.96.0.1 dev hsvx0 onlink table 300; then
+    ok "VXLAN hsvx0 over $IVX ($NVX): default route of table 300"
+else
+    fail "VXLAN over $IVX"
+fi
 note "routes: $(ip route show table all | grep default | tr '\n' ';') $(ip -6 route show table all | grep default | tr '\n' ';')"
 note "stacks built in $(( $(now_ms) - T0 )) ms"
 
@@ -187,7 +201,7 @@ else
     tail -20 /tmp/daemon.log | sed 's/^/    log: /'
     summary; exit 1
 fi
-ALL="${FN[hs1]} ${FN[hs2]} ${FN[hs3]} ${FN[hs4]} ${FN[hs5]} $MP $NA $NB $NPEER $NFREE $NBR $NMV"
+ALL="${FN[hs1]} ${FN[hs2]} ${FN[hs3]} ${FN[hs4]} ${FN[hs5]} $MP $NA $NB $NPEER $NFREE $NBR $NMV $NVX"
 timeout 60 "$CTL" --json check $ALL > $OUT/check.json 2> /tmp/ctl.err
 note "pci-assignctl check rc=$? $(head -c 300 /tmp/ctl.err)"
 timeout 60 "$CTL" check $ALL > $OUT/check.txt 2>&1
@@ -221,6 +235,7 @@ vcheck "hs3 ${FN[hs3]} (active swap): in-use-by-host swap" ${FN[hs3]} in-use-by-
 vcheck "hs4 ${FN[hs4]} (ext4 on dm-crypt on dm linear): in-use-by-host /mnt/hse" ${FN[hs4]} in-use-by-host '/mnt/hse'
 vcheck "hs4 ${FN[hs4]} (loop file on /mnt/hse): in-use-by-host /mnt/hsl" ${FN[hs4]} in-use-by-host '/mnt/hsl from /dev/loop'
 vcheck "$NBR (bridge port under the VLAN): in-use-by-host default route (table 100) via hsbr0.10" $NBR in-use-by-host 'default route \(table 100\) via hsbr0.10'
+vcheck "$NVX (under the VXLAN, behind a switch): in-use-by-host default route (table 300) via hsvx0" $NVX in-use-by-host 'default route \(table 300\) via hsvx0'
 vcheck "$NMV (under the macvlan): in-use-by-host IPv6 default route (table 200) via hsmv0" $NMV in-use-by-host 'IPv6 default route \(table 200\) via hsmv0'
 vcheck "hs5 ${FN[hs5]} (unused NVMe): assignable" ${FN[hs5]} '!'
 for a in $MP; do
