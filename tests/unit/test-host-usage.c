@@ -1108,9 +1108,13 @@ static void test_rtnetlink(Fixture *f, gconstpointer data) {
 
 /* Recorded in the VM by scenario hoststacks (tests/vm/guest/
  * record_hoststacks.py): the sysfs subset, /proc tables and rtnetlink dump
- * of a real kernel running btrfs raid1, swap, ext4 on dm, ext4 on an NVMe
- * native-multipath head and a bond carrying the default routes.  Read with
- * no /dev (the names are found in the recorded sysfs), no udev, no ZFS. */
+ * of a real kernel running btrfs raid1, swap, ext4 on dm-crypt on dm linear,
+ * a loop device on that, ext4 on an NVMe native-multipath head, a bond
+ * carrying the main default routes, and a VLAN on a bridge, a macvlan, a
+ * VXLAN and a team (the last two over the NICs behind a PCIe switch)
+ * carrying those of policy tables 100, 200, 300 and 400.  Read with no /dev
+ * (the names are found in the recorded sysfs), no udev, no ZFS.  Device
+ * numbers are those of that boot. */
 static void test_recorded_vm(void) {
         g_auto(HostUsage) u = {};
         g_autofree char *dir = g_build_filename(data_dir(), "host-usage", "vm-hoststacks", NULL);
@@ -1125,15 +1129,17 @@ static void test_recorded_vm(void) {
                 .mountinfo = mountinfo, .swaps = swaps, .route = route, .ipv6_route = ipv6_route,
                 .rtnetlink = rtnetlink, .sysfs = sys, .dev = none, .zfs_kstat = none, .udev_data = none,
         };
-        static const char *const btrfs1 = "mounted filesystem /mnt/hsb from /dev/nvme1n1 (259:0)";
-        static const char *const btrfs2 = "mounted filesystem /mnt/hsb: btrfs device 259:5 of /dev/nvme1n1";
-        static const char *const swap = "active swap /dev/nvme3n1 (259:2)";
+        static const char *const btrfs1 = "mounted filesystem /mnt/hsb from /dev/nvme1n1 (259:2)";
+        static const char *const btrfs2 = "mounted filesystem /mnt/hsb: btrfs device 259:1 of /dev/nvme1n1";
+        static const char *const swap = "active swap /dev/nvme3n1 (259:0)";
         static const char *const dm = "mounted filesystem /mnt/hse from /dev/mapper/hscrypt (254:1)";
-        static const char *const mp = "mounted filesystem /mnt/hsm from /dev/nvme6n1 (259:4)";
+        static const char *const mp = "mounted filesystem /mnt/hsm from /dev/nvme7n1 (259:4)";
         static const char *const bond = "default route via bond0; IPv6 default route via bond0";
         static const char *const vlan = "default route (table 100) via hsbr0.10";
         static const char *const macvlan = "IPv6 default route (table 200) via hsmv0";
         static const char *const vxlan = "default route (table 300) via hsvx0";
+        static const char *const team = "default route (table 400) via hstm0";
+        static const char *const both = "default route (table 300) via hsvx0; default route (table 400) via hstm0";
 
         g_assert_cmpint(host_usage_compute(&p, &u), ==, 0);
         for (size_t i = 0; i < u.n_entries; i++) {
@@ -1149,7 +1155,7 @@ static void test_recorded_vm(void) {
                 "0000:00:02.0", bond,
                 "0000:00:05.0", vlan,
                 "0000:00:07.0", macvlan,
-                "0000:00:0a.0", vxlan,    /* root port above the switch */
+                "0000:00:0a.0", both,     /* root port above the switch */
                 "0000:00:0c.0", bond,
                 "0000:00:0d.0", btrfs1,
                 "0000:00:0e.0", btrfs2,
@@ -1158,9 +1164,11 @@ static void test_recorded_vm(void) {
                 "0000:00:12.0", mp,
                 "0000:00:13.0", mp,
                 "0000:02:00.0", macvlan,
-                "0000:06:00.0", vxlan,    /* switch upstream port */
-                "0000:07:00.0", vxlan,    /* switch downstream port */
+                "0000:06:00.0", both,     /* switch upstream port */
+                "0000:07:00.0", vxlan,    /* its downstream ports */
+                "0000:07:01.0", team,
                 "0000:08:00.0", vxlan,
+                "0000:09:00.0", team,
                 "0000:0b:00.0", bond,
                 "0000:0c:00.0", btrfs1,
                 "0000:0d:00.0", btrfs2,

@@ -24,7 +24,8 @@
 # Policy routing: a VLAN on a bridge over 00:05.0 carries the default route
 # of table 100, a macvlan on 02:00.0 the IPv6 default of table 200 (both
 # picked by rules), a VXLAN over 08:00.0 (behind the PCIe switch) that of
-# table 300: 00:05.0, 02:00.0 and 08:00.0 are in use too.  hs4 also holds a
+# table 300, a team over 09:00.0 that of table 400: 00:05.0, 02:00.0,
+# 08:00.0 and 09:00.0 are in use too.  hs4 also holds a
 # file backing a loop device with a mounted ext4, and its ext4 is on
 # dm-crypt over dm linear.
 # vm-timeout: 300
@@ -174,6 +175,18 @@ if modprobe vxlan 2> /dev/null; ip link set "$IVX" up && ip addr add 10.97.0.2/2
 else
     fail "VXLAN over $IVX"
 fi
+# a team device (no teamd: the kernel enslaves the port itself) over the
+# other switch NIC (09:00.0) carrying the default route of table 400
+NTM=0000:09:00.0
+ITM=$(ifname $NTM)
+if modprobe team 2> /dev/null; ip link add hstm0 type team && ip link set "$ITM" down \
+   && ip link set "$ITM" master hstm0 && ip link set hstm0 up && ip addr add 10.95.0.2/24 dev hstm0 \
+   && ip rule add from 10.95.0.2 table 400 \
+   && ip route add default via 10.95.0.1 dev hstm0 onlink table 400; then
+    ok "team hstm0 over $ITM ($NTM): default route of table 400"
+else
+    fail "team over $ITM"
+fi
 note "routes: $(ip route show table all | grep default | tr '\n' ';') $(ip -6 route show table all | grep default | tr '\n' ';')"
 note "stacks built in $(( $(now_ms) - T0 )) ms"
 
@@ -201,7 +214,7 @@ else
     tail -20 /tmp/daemon.log | sed 's/^/    log: /'
     summary; exit 1
 fi
-ALL="${FN[hs1]} ${FN[hs2]} ${FN[hs3]} ${FN[hs4]} ${FN[hs5]} $MP $NA $NB $NPEER $NFREE $NBR $NMV $NVX"
+ALL="${FN[hs1]} ${FN[hs2]} ${FN[hs3]} ${FN[hs4]} ${FN[hs5]} $MP $NA $NB $NPEER $NFREE $NBR $NMV $NVX $NTM"
 timeout 60 "$CTL" --json check $ALL > $OUT/check.json 2> /tmp/ctl.err
 note "pci-assignctl check rc=$? $(head -c 300 /tmp/ctl.err)"
 timeout 60 "$CTL" check $ALL > $OUT/check.txt 2>&1
@@ -236,6 +249,7 @@ vcheck "hs4 ${FN[hs4]} (ext4 on dm-crypt on dm linear): in-use-by-host /mnt/hse"
 vcheck "hs4 ${FN[hs4]} (loop file on /mnt/hse): in-use-by-host /mnt/hsl" ${FN[hs4]} in-use-by-host '/mnt/hsl from /dev/loop'
 vcheck "$NBR (bridge port under the VLAN): in-use-by-host default route (table 100) via hsbr0.10" $NBR in-use-by-host 'default route \(table 100\) via hsbr0.10'
 vcheck "$NVX (under the VXLAN, behind a switch): in-use-by-host default route (table 300) via hsvx0" $NVX in-use-by-host 'default route \(table 300\) via hsvx0'
+vcheck "$NTM (a team port): in-use-by-host default route (table 400) via hstm0" $NTM in-use-by-host 'default route \(table 400\) via hstm0'
 vcheck "$NMV (under the macvlan): in-use-by-host IPv6 default route (table 200) via hsmv0" $NMV in-use-by-host 'IPv6 default route \(table 200\) via hsmv0'
 vcheck "hs5 ${FN[hs5]} (unused NVMe): assignable" ${FN[hs5]} '!'
 for a in $MP; do
