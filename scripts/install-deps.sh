@@ -8,6 +8,9 @@ demo_pkgs="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libudev-dev
 test_pkgs="$demo_pkgs libglib2.0-dev umockdev libumockdev-dev valgrind scdoc
   libxml2-utils systemd python3 python3-dbusmock python3-gi pciutils strace
   qemu-system-x86 busybox-static cpio kmod socat xz-utils bc polkitd"
+# the VM scenario hoststacks builds btrfs, device-mapper, swap and a bond in
+# the guest with the host's tools
+test_pkgs="$test_pkgs btrfs-progs dmsetup e2fsprogs util-linux iproute2"
 # libFuzzer (scripts/fuzz.sh): clang's fuzzer and sanitizer runtimes are in
 # libclang-rt-14-dev (only recommended by clang-14), llvm-symbolizer in llvm-14
 fuzz_extra_pkgs="clang-14 libclang-rt-14-dev llvm-14"

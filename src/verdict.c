@@ -584,6 +584,39 @@ static int add_sriov(const PciDevice *d, ReasonList *l) {
                           d->name, count, count == 1 ? "" : "s", list);
 }
 
+/* The group is detached whole: a peer the host depends on (the root disk's
+ * controller, the uplink NIC) makes this function unassignable too.  One
+ * reason naming every such peer; bridges are no peers (they stay on their
+ * drivers), and their own host usage is only that of what is below them. */
+static int add_group_peer_in_use(const VerdictContext *ctx, const PciDevice *d, ReasonList *l) {
+        _cleanup_free_ PciDevice **peers = NULL;
+        char list[1024] = "";
+        size_t n_peers = 0, n_used = 0;
+        int r;
+
+        if (!ctx->host_usage)
+                return 0;
+        r = topology_group_peers(ctx->topology, d, &peers, &n_peers);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_peers; i++) {
+                const char *why = ctx->host_usage(ctx->userdata, &peers[i]->address);
+                size_t len = strlen(list);
+
+                if (!why)
+                        continue;
+                n_used++;
+                if (len + 8 >= sizeof list)
+                        continue;
+                (void) snprintf(list + len, sizeof list - len, "%s%s (%s)", len > 0 ? ", " : "", peers[i]->name, why);
+        }
+        if (n_used == 0)
+                return 0;
+        return reason_add(l, true, "group-peer-in-use-by-host",
+                          "IOMMU group %d also holds %s, which the host depends on and which would be detached with %s",
+                          d->iommu_group, list, d->name);
+}
+
 int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *owner, Verdict *ret) {
         char buf[PCI_ADDRESS_STRLEN];
         const char *name;
@@ -626,7 +659,8 @@ int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *
                         return r;
         }
         if (d->iommu_group < 0) {
-                r = reason_add(&l, true, "no-iommu", "%s is in no IOMMU group, so it cannot be isolated from the host", name);
+                r = reason_add(&l, true, "no-iommu", "%s is in no IOMMU group, so it cannot be isolated from the host. %s",
+                               name, verdict_no_iommu_hint);
                 if (r < 0)
                         return r;
         }
@@ -643,11 +677,23 @@ int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *
                 }
         }
 
+        infrastructure = pci_device_is_host_bridge(d) || pci_device_is_bridge(d);
+        if (!infrastructure) {
+                r = add_group_peer_in_use(ctx, d, &l);
+                if (r < 0)
+                        return r;
+                if (ctx->host_usage_unknown) {
+                        r = reason_add(&l, true, "host-usage-unknown", "Whether the host depends on %s is not known: %s",
+                                       name, ctx->host_usage_unknown);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
         /* Bridges and host bridges are never assigned: BAR, reset, group
          * and driver findings would only describe an assignment that
          * cannot happen (and "pcieport will be unbound" would be false).
          * They get their errors only. */
-        infrastructure = pci_device_is_host_bridge(d) || pci_device_is_bridge(d);
         if (infrastructure)
                 goto finish;
 

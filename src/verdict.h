@@ -13,7 +13,8 @@
  * org.pciassign1(5), in this order (errors first, then warnings):
  *
  *   errors:   device-missing, host-bridge, bridge, no-iommu,
- *             reserved-by-other, in-use-by-host, sub-page-bar
+ *             reserved-by-other, in-use-by-host, group-peer-in-use-by-host,
+ *             host-usage-unknown, sub-page-bar
  *   warnings: sub-page-bar-unshared, no-reset, bus-reset-only,
  *             group-shared, boot-vga, host-driver-bound, sriov-pf-with-vfs
  *
@@ -55,6 +56,12 @@ typedef struct VerdictContext {
          * nvme0n1p2"), or NULL.  May be NULL (nothing known). */
         const char *(*host_usage)(void *userdata, const PciAddress *a);
         void *userdata;
+        /* Set when what the host depends on could not be fully determined
+         * (a source unreadable, a stack that could not be followed): why,
+         * as one sentence.  Every function that could otherwise be
+         * assigned then gets host-usage-unknown (fail closed).  NULL: the
+         * host usage is complete. */
+        const char *host_usage_unknown;
 } VerdictContext;
 
 /* Computes the verdict for address `a` as seen by would-be owner `owner`
@@ -66,6 +73,19 @@ typedef struct VerdictContext {
 int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *owner, Verdict *ret);
 /* Frees the reasons and zeroes *v; NULL-safe, may be called twice. */
 void verdict_done(Verdict *v);
+
+/* Whether a reason code makes a verdict not-assignable ("blocking") or is
+ * a warning ("warning"), for every code of org.pciassign1(5); NULL for a
+ * code that is not one of them. */
+const char *verdict_code_severity(const char *code);
+/* The severity of one reason as exported over D-Bus: "blocking" for an
+ * error, else "warning". */
+const char *reason_severity(const Reason *r);
+
+/* What to do about a missing IOMMU (firmware setting, kernel command
+ * line), one paragraph: for the no-iommu reason and the daemon's start-up
+ * log. */
+extern const char verdict_no_iommu_hint[];
 
 /* "assignable", "assignable-with-warnings", "not-assignable"; NULL for an
  * invalid value. */

@@ -306,14 +306,20 @@ static int show_bars(Show *s) {
         return show_add(s, "BARs", TAKE_PTR(text));
 }
 
-/* Reasons a(ss): "code: text", one per line; nothing when empty. */
+/* Reasons: "code (blocking): text", one per line, from ReasonsWithSeverity
+ * a(sss); from Reasons a(ss) as "code: text" when the daemon has no
+ * severities; nothing when empty. */
 static int show_reasons(Show *s) {
-        json_object *reasons = json_get_array(s->props, "Reasons");
+        json_object *reasons = json_get_array(s->props, "ReasonsWithSeverity");
         _cleanup_free_ char *text = NULL;
-        size_t size = 0, n;
+        size_t size = 0, n, fields = 3;
         FILE *f;
         int r;
 
+        if (!reasons) {
+                reasons = json_get_array(s->props, "Reasons");
+                fields = 2;
+        }
         if (!reasons)
                 return 0;
 
@@ -321,13 +327,16 @@ static int show_reasons(Show *s) {
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(reasons, i);
 
-                if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 2 ||
-                    !json_object_is_type(json_object_array_get_idx(e, 0), json_type_string) ||
-                    !json_object_is_type(json_object_array_get_idx(e, 1), json_type_string))
+                if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != fields)
                         return 0;
+                for (size_t k = 0; k < fields; k++)
+                        if (!json_object_is_type(json_object_array_get_idx(e, k), json_type_string))
+                                return 0;
         }
 
         r = show_use(s, "Reasons");
+        if (r >= 0 && fields == 3)
+                r = show_use(s, "ReasonsWithSeverity");
         if (r < 0)
                 return r;
         if (n == 0)
@@ -339,9 +348,15 @@ static int show_reasons(Show *s) {
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(reasons, i);
 
-                fprintf(f, "%s%s: %s", i > 0 ? "\n" : "",
-                        json_object_get_string(json_object_array_get_idx(e, 0)),
-                        json_object_get_string(json_object_array_get_idx(e, 1)));
+                if (fields == 3)
+                        fprintf(f, "%s%s (%s): %s", i > 0 ? "\n" : "",
+                                json_object_get_string(json_object_array_get_idx(e, 0)),
+                                json_object_get_string(json_object_array_get_idx(e, 2)),
+                                json_object_get_string(json_object_array_get_idx(e, 1)));
+                else
+                        fprintf(f, "%s%s: %s", i > 0 ? "\n" : "",
+                                json_object_get_string(json_object_array_get_idx(e, 0)),
+                                json_object_get_string(json_object_array_get_idx(e, 1)));
         }
         if (fclose(f) != 0)
                 return -ENOMEM;
@@ -489,18 +504,21 @@ int verb_show(sd_bus *bus, int argc, char *argv[]) {
 
 /* ---- check --------------------------------------------------------------- */
 
-static int read_check_reply(sd_bus_message *reply, json_object *results) {
+/* The reply of CheckAssignableWithSeverity (severity true) or of
+ * CheckAssignable, into [{address, verdict, reasons: [{code, text,
+ * severity?}]}]. */
+static int read_check_reply(sd_bus_message *reply, json_object *results, bool severity) {
         int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "(ssa(ss))");
+        r = sd_bus_message_enter_container(reply, 'a', severity ? "(ssa(sss))" : "(ssa(ss))");
         if (r <= 0)
                 return r < 0 ? r : -EBADMSG;
 
         for (;;) {
                 _cleanup_json_ json_object *entry = NULL, *reasons = NULL;
-                const char *address, *verdict, *code, *text;
+                const char *address, *verdict, *code, *text, *sev = NULL;
 
-                r = sd_bus_message_enter_container(reply, 'r', "ssa(ss)");
+                r = sd_bus_message_enter_container(reply, 'r', severity ? "ssa(sss)" : "ssa(ss)");
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -513,10 +531,11 @@ static int read_check_reply(sd_bus_message *reply, json_object *results) {
                 reasons = json_object_new_array();
                 if (!reasons)
                         return -ENOMEM;
-                r = sd_bus_message_enter_container(reply, 'a', "(ss)");
+                r = sd_bus_message_enter_container(reply, 'a', severity ? "(sss)" : "(ss)");
                 if (r <= 0)
                         return r < 0 ? r : -EBADMSG;
-                while ((r = sd_bus_message_read(reply, "(ss)", &code, &text)) > 0) {
+                while ((r = severity ? sd_bus_message_read(reply, "(sss)", &code, &text, &sev)
+                                     : sd_bus_message_read(reply, "(ss)", &code, &text)) > 0) {
                         json_object *o = json_object_new_object();
 
                         if (!o || json_object_array_add(reasons, o) < 0) {
@@ -525,6 +544,8 @@ static int read_check_reply(sd_bus_message *reply, json_object *results) {
                         }
                         if (json_object_object_add(o, "code", json_object_new_string(code)) < 0 ||
                             json_object_object_add(o, "text", json_object_new_string(text)) < 0)
+                                return -ENOMEM;
+                        if (sev && json_object_object_add(o, "severity", json_object_new_string(sev)) < 0)
                                 return -ENOMEM;
                 }
                 if (r < 0)
@@ -549,8 +570,25 @@ static int read_check_reply(sd_bus_message *reply, json_object *results) {
         return sd_bus_message_exit_container(reply);
 }
 
+/* A call of `method` (addresses, owner) with the --owner option. */
+static int new_check_call(sd_bus *bus, const char *method, char **addresses, sd_bus_message **ret) {
+        int r;
+
+        r = ctl_new_call(bus, PA_MANAGER_PATH, PA_MANAGER_IFACE, method, ret);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(*ret, addresses);
+        if (r >= 0)
+                r = sd_bus_message_append(*ret, "s", strempty(arg_owner));
+        if (r < 0)
+                return log_error_errno(r, "Failed to append arguments: %s", strerror(-r));
+        return 0;
+}
+
 int verb_check(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        bool severity = true;
         _cleanup_json_ json_object *results = NULL;
         _cleanup_free_ char *ctx = NULL;
         size_t size = 0;
@@ -567,23 +605,28 @@ int verb_check(sd_bus *bus, int argc, char *argv[]) {
         if (fclose(f) != 0)
                 return log_error_errno(-ENOMEM, "Out of memory.");
 
-        r = ctl_new_call(bus, PA_MANAGER_PATH, PA_MANAGER_IFACE, "CheckAssignable", &m);
+        /* with each reason's severity; a daemon from before that has only
+         * CheckAssignable */
+        r = new_check_call(bus, "CheckAssignableWithSeverity", argv + 1, &m);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append_strv(m, argv + 1);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", strempty(arg_owner));
-        if (r < 0)
-                return log_error_errno(r, "Failed to append arguments: %s", strerror(-r));
-
-        r = ctl_call(bus, m, ctx, &reply);
-        if (r < 0)
-                return r;
+        r = ctl_call_full(bus, m, 0, ctx, &error, &reply);
+        if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+                m = sd_bus_message_unref(m);
+                severity = false;
+                r = new_check_call(bus, "CheckAssignable", argv + 1, &m);
+                if (r < 0)
+                        return r;
+                r = ctl_call(bus, m, ctx, &reply);
+                if (r < 0)
+                        return r;
+        } else if (r < 0)
+                return log_bus_error(ctx, &error, r);
 
         results = json_object_new_array();
         if (!results)
                 return log_error_errno(-ENOMEM, "Out of memory.");
-        r = read_check_reply(reply, results);
+        r = read_check_reply(reply, results, severity);
         if (r == -ENOMEM)
                 return log_error_errno(r, "Out of memory.");
         if (r < 0)
@@ -599,7 +642,12 @@ int verb_check(sd_bus *bus, int argc, char *argv[]) {
                 printf("%s: %s\n", json_get_string(e, "address"), json_get_string(e, "verdict"));
                 for (size_t k = 0; k < json_object_array_length(reasons); k++) {
                         json_object *o = json_object_array_get_idx(reasons, k);
-                        printf("  %s: %s\n", json_get_string(o, "code"), json_get_string(o, "text"));
+                        const char *sev = json_get_string(o, "severity");
+
+                        if (sev)
+                                printf("  %s (%s): %s\n", json_get_string(o, "code"), sev, json_get_string(o, "text"));
+                        else
+                                printf("  %s: %s\n", json_get_string(o, "code"), json_get_string(o, "text"));
                 }
         }
         return 0;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -13,26 +14,77 @@
 #include "manager-dbus.h"
 #include "manager.h"
 
+/* A function's verdict changed: so did its group peers' (their
+ * group-peer-in-use-by-host names it). */
+static void verdict_changed_with_peers(Manager *m, const PciAddress *a) {
+        _cleanup_free_ PciDevice **peers = NULL;
+        size_t n = 0;
+
+        manager_dbus_device_verdict_changed(m, a);
+        if (topology_group_peers(m->topology, topology_find(m->topology, a), &peers, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                manager_dbus_device_verdict_changed(m, &peers[i]->address);
+}
+
+/* Sets (text) or clears (NULL) "host usage not known", which makes every
+ * function unassignable; takes text.  Returns whether it changed. */
+static bool set_unknown(Manager *m, char *text) {
+        if (streq_ptr(m->host_usage_unknown, text)) {
+                free(text);
+                return false;
+        }
+        free(m->host_usage_unknown);
+        m->host_usage_unknown = text;
+        if (text)
+                log_warning("What the host depends on is not fully known (%s): no PCI function is assignable "
+                            "until it is.", text);
+        else
+                log_info("What the host depends on is known again.");
+        return true;
+}
+
+/* The unknown text for a compute result: fail closed, ENOMEM included. */
+static char *unknown_text(int r, const HostUsage *u) {
+        char *text = NULL;
+
+        if (r < 0) {
+                if (asprintf(&text, "host usage could not be computed: %s", strerror(-r)) < 0)
+                        text = NULL;
+        } else if (u && u->unreadable)
+                text = strdup(host_usage_unknown(u));
+        else
+                return NULL;
+        return text ?: strdup("host usage could not be determined");
+}
+
 /* Recomputes what the host depends on and announces the verdicts that
- * changed: the functions that entered or left the set. */
+ * changed: the functions that entered or left the set, their group peers,
+ * or every function when the result is (or stops being) incomplete. */
 int manager_host_usage_refresh(Manager *m) {
         HostUsage next = {}, prev;
         size_t i = 0, j = 0;
+        bool unknown_changed;
         int r;
 
         r = host_usage_compute(&m->host_usage_paths, &next);
         if (r < 0)
-                return log_warning_errno(r, "Failed to compute host usage: %m");
-        if (next.unreadable) {
-                /* failing open would make the root disk look assignable:
-                 * keep what we knew */
-                log_warning("Some of mountinfo, swaps or the route tables could not be read (0x%x); "
-                            "keeping the previous host usage.", next.unreadable);
+                log_warning_errno(r, "Failed to compute host usage: %m");
+        unknown_changed = set_unknown(m, unknown_text(r, r < 0 ? NULL : &next));
+        if (r < 0 || next.unreadable) {
+                /* keep the previous set: every verdict is blocked by
+                 * host-usage-unknown until a complete result comes */
                 host_usage_done(&next);
+                if (unknown_changed)
+                        for (size_t k = 0; k < m->topology->n_devices; k++)
+                                manager_dbus_device_verdict_changed(m, &m->topology->devices[k]->address);
                 return 0;
         }
         if (host_usage_equal(&m->host_usage, &next)) {
                 host_usage_done(&next);
+                if (unknown_changed)
+                        for (size_t k = 0; k < m->topology->n_devices; k++)
+                                manager_dbus_device_verdict_changed(m, &m->topology->devices[k]->address);
                 return 0;
         }
         prev = m->host_usage;
@@ -51,20 +103,23 @@ int manager_host_usage_refresh(Manager *m) {
                 if (c < 0) {
                         char buf[PCI_ADDRESS_STRLEN];
                         log_info("Host no longer depends on %s.", pci_address_format(&prev.entries[i].address, buf));
-                        manager_dbus_device_verdict_changed(m, &prev.entries[i++].address);
+                        verdict_changed_with_peers(m, &prev.entries[i++].address);
                 } else if (c > 0) {
                         char buf[PCI_ADDRESS_STRLEN];
                         log_info("Host depends on %s: %s.", pci_address_format(&next.entries[j].address, buf),
                                  next.entries[j].reason);
-                        manager_dbus_device_verdict_changed(m, &next.entries[j++].address);
+                        verdict_changed_with_peers(m, &next.entries[j++].address);
                 } else {
                         if (!streq_ptr(prev.entries[i].reason, next.entries[j].reason))
-                                manager_dbus_device_verdict_changed(m, &next.entries[j].address);
+                                verdict_changed_with_peers(m, &next.entries[j].address);
                         i++;
                         j++;
                 }
         }
         host_usage_done(&prev);
+        if (unknown_changed)
+                for (size_t k = 0; k < m->topology->n_devices; k++)
+                        manager_dbus_device_verdict_changed(m, &m->topology->devices[k]->address);
         return 1;
 }
 
@@ -114,12 +169,12 @@ int manager_host_usage_start(Manager *m) {
 
         host_usage_paths_default(&m->host_usage_paths);
         r = host_usage_compute(&m->host_usage_paths, &m->host_usage);
-        if (r < 0)
+        if (r == -EINVAL)
                 return log_error_errno(r, "Failed to compute host usage: %m");
-        if (m->host_usage.unreadable)
-                log_warning("Some of mountinfo, swaps or the route tables could not be read (0x%x); "
-                            "functions the host depends on through them are not known.",
-                            m->host_usage.unreadable);
+        if (r < 0)
+                log_warning_errno(r, "Failed to compute host usage: %m");
+        /* fail closed: what we could not look at may be the root disk */
+        (void) set_unknown(m, unknown_text(r, r < 0 ? NULL : &m->host_usage));
         log_debug("The host depends on %zu PCI function(s).", m->host_usage.n_entries);
 
         /* With test files in place of /proc nothing signals changes. */

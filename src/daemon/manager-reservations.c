@@ -403,6 +403,7 @@ int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict 
                 .reserved_by = reserved_by_cb,
                 .host_usage = host_usage_cb,
                 .userdata = m,
+                .host_usage_unknown = m->host_usage_unknown,
         };
         return verdict_compute(&ctx, a, owner, ret);
 }
@@ -458,6 +459,28 @@ static void list_append(char *buf, size_t size, const char *s) {
         strcat(buf, s);
 }
 
+/* NotAssignable (an error already set, returned) if a's verdict for owner
+ * is not-assignable, naming its blocking reasons; 0 if it is assignable. */
+static int refuse_not_assignable(Manager *m, const PciAddress *a, const char *owner, sd_bus_error *error) {
+        char buf[PCI_ADDRESS_STRLEN], reasons[1024] = "";
+        Verdict v = {};
+        int r;
+
+        r = manager_verdict(m, a, owner, &v);
+        if (r < 0)
+                return r;
+        if (v.kind != VERDICT_NOT_ASSIGNABLE) {
+                verdict_done(&v);
+                return 0;
+        }
+        for (size_t k = 0; k < v.n_reasons; k++)
+                if (v.reasons[k].error)
+                        list_append(reasons, sizeof reasons, v.reasons[k].text);
+        verdict_done(&v);
+        return sd_bus_error_setf(error, BUS_ERROR_NOT_ASSIGNABLE, "%s is not assignable: %s",
+                                 pci_address_format(a, buf), reasons);
+}
+
 int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **ret, sd_bus_error *error) {
         _cleanup_reservation_ Reservation *res = NULL;
         ManagedReservation *mr = NULL;
@@ -489,6 +512,16 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s is listed twice",
                                                  pci_address_format(a, buf));
                 if (r < 0)
+                        return r;
+        }
+
+        /* what is asked for and cannot be assigned is said first: a bridge
+         * is a bridge and a function whose group peer the host depends on
+         * is refused for that, whatever else the group holds (completing
+         * the group could not help) */
+        for (size_t i = 0; i < req->n; i++) {
+                r = refuse_not_assignable(m, &req->addresses[i], req->owner, error);
+                if (r != 0)
                         return r;
         }
 
@@ -528,21 +561,9 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
 
         /* every function, listed or added, must be assignable for this owner */
         for (size_t i = 0; i < res->n_functions; i++) {
-                Verdict v = {};
-                char reasons[1024] = "";
-
-                r = manager_verdict(m, &res->functions[i].address, req->owner, &v);
-                if (r < 0)
+                r = refuse_not_assignable(m, &res->functions[i].address, req->owner, error);
+                if (r != 0)
                         return r;
-                if (v.kind == VERDICT_NOT_ASSIGNABLE) {
-                        for (size_t k = 0; k < v.n_reasons; k++)
-                                if (v.reasons[k].error)
-                                        list_append(reasons, sizeof reasons, v.reasons[k].text);
-                        verdict_done(&v);
-                        return sd_bus_error_setf(error, BUS_ERROR_NOT_ASSIGNABLE, "%s is not assignable: %s",
-                                                 pci_address_format(&res->functions[i].address, buf), reasons);
-                }
-                verdict_done(&v);
         }
 
         /* record what we will need to give the functions back */

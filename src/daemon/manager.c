@@ -220,6 +220,7 @@ Manager *manager_free(Manager *m) {
         manager_free_reservations(m);
         sd_bus_flush_close_unref(m->bus);
         host_usage_done(&m->host_usage);
+        free(m->host_usage_unknown);
         verdict_cache_free(m->verdicts);
         topology_free(m->missing);
         topology_free(m->topology);
@@ -417,6 +418,9 @@ int manager_startup(Manager *m) {
         r = manager_enumerate(m);
         if (r < 0)
                 return r;
+        if (!topology_has_iommu(m->topology))
+                /* once, at start-up: every verdict says it again */
+                log_warning("The host has no IOMMU groups: no PCI function can be assigned. %s", verdict_no_iommu_hint);
         r = manager_host_usage_start(m);
         if (r < 0)
                 return r;

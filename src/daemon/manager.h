@@ -71,6 +71,10 @@ typedef struct Manager {
 
         HostUsage host_usage;
         HostUsagePaths host_usage_paths;
+        /* Why what the host depends on is not fully known (a source could
+         * not be read, a stack not followed), or NULL: while set, no
+         * function is assignable (host-usage-unknown). */
+        char *host_usage_unknown;
         sd_event_source *mountinfo_source, *swaps_source, *route_source;
 
         PolkitRegistry *polkit_registry;

@@ -173,18 +173,24 @@ static int property_get_reasons(sd_bus *bus, const char *path, const char *inter
                                 const char *property, sd_bus_message *reply,
                                 void *userdata, sd_bus_error *error) {
         Verdict v;
+        bool severity;
         int r;
 
         r = manager_device_verdict(the_manager, userdata, &v);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ss)");
+        /* Reasons a(ss), ReasonsWithSeverity a(sss): the same, with each
+         * reason's severity ("blocking" or "warning") */
+        severity = streq(property, "ReasonsWithSeverity");
+        r = sd_bus_message_open_container(reply, 'a', severity ? "(sss)" : "(ss)");
         for (size_t i = 0; r >= 0 && i < v.n_reasons; i++) {
-                r = sd_bus_message_open_container(reply, 'r', "ss");
+                r = sd_bus_message_open_container(reply, 'r', severity ? "sss" : "ss");
                 if (r >= 0)
                         r = sd_bus_message_append_basic(reply, 's', v.reasons[i].code);
                 if (r >= 0)
                         r = sd_bus_message_append_basic(reply, 's', v.reasons[i].text);
+                if (r >= 0 && severity)
+                        r = sd_bus_message_append_basic(reply, 's', reason_severity(&v.reasons[i]));
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
         }
@@ -311,6 +317,7 @@ const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("Present", "b", property_get_present, 0, CHANGE),
         SD_BUS_PROPERTY("Verdict", "s", property_get_verdict, 0, CHANGE),
         SD_BUS_PROPERTY("Reasons", "a(ss)", property_get_reasons, 0, CHANGE),
+        SD_BUS_PROPERTY("ReasonsWithSeverity", "a(sss)", property_get_reasons, 0, CHANGE),
         SD_BUS_PROPERTY("Reservation", "o", property_get_reservation, 0, CHANGE),
         SD_BUS_PROPERTY("Assigned", "b", property_get_assigned, 0, CHANGE),
         SD_BUS_VTABLE_END
@@ -345,7 +352,7 @@ void manager_dbus_emit_device_added(Manager *m, const PciDevice *d, bool new_obj
         else
                 /* a reserved function that came back: the object stayed */
                 r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device", "Present", "Driver",
-                                                   "DriverOverride", "Verdict", "Reasons", "IOMMUGroup", NULL);
+                                                   "DriverOverride", "Verdict", "Reasons", "ReasonsWithSeverity", "IOMMUGroup", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
         group_changed(m, d->iommu_group, +1);
@@ -368,7 +375,7 @@ void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool objec
                 r = sd_bus_emit_interfaces_removed(m->bus, path, "org.pciassign1.Device", NULL);
         else
                 r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device", "Present", "Driver",
-                                                   "Verdict", "Reasons", NULL);
+                                                   "Verdict", "Reasons", "ReasonsWithSeverity", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
         group_changed(m, d->iommu_group, -1);
@@ -413,7 +420,7 @@ void manager_dbus_device_properties_changed(Manager *m, const PciAddress *a) {
         r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device", "Driver", "DriverOverride",
                                            "HostDriver", "IOMMUGroup", "NUMANode", "ResetMethods",
                                            "PhysicalFunction", "VirtualFunctions", "Present", "Verdict", "Reasons",
-                                           NULL);
+                                           "ReasonsWithSeverity", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);
         group_changed(m, d->iommu_group, 0);

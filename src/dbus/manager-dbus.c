@@ -125,7 +125,9 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
  * that a hostile list cannot make us allocate without bound. */
 #define MAX_LIST_ENTRIES 65536
 
-static int method_check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+/* CheckAssignable, and CheckAssignableWithSeverity: the same with each
+ * reason's severity ("blocking" or "warning") as a third field. */
+static int check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *error, bool severity) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ const char **addrs = NULL;   /* into msg */
         Manager *m = userdata;
@@ -180,7 +182,7 @@ static int method_check_assignable(sd_bus_message *msg, void *userdata, sd_bus_e
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ssa(ss))");
+        r = sd_bus_message_open_container(reply, 'a', severity ? "(ssa(sss))" : "(ssa(ss))");
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -192,14 +194,16 @@ static int method_check_assignable(sd_bus_message *msg, void *userdata, sd_bus_e
                 r = manager_verdict(m, &a, owner, &v);
                 if (r < 0)
                         return r;
-                r = sd_bus_message_open_container(reply, 'r', "ssa(ss)");
+                r = sd_bus_message_open_container(reply, 'r', severity ? "ssa(sss)" : "ssa(ss)");
                 if (r >= 0)
                         r = sd_bus_message_append(reply, "ss", pci_address_format(&a, buf),
                                                   verdict_kind_to_string(v.kind));
                 if (r >= 0)
-                        r = sd_bus_message_open_container(reply, 'a', "(ss)");
+                        r = sd_bus_message_open_container(reply, 'a', severity ? "(sss)" : "(ss)");
                 for (size_t k = 0; r >= 0 && k < v.n_reasons; k++)
-                        r = sd_bus_message_append(reply, "(ss)", v.reasons[k].code, v.reasons[k].text);
+                        r = severity ? sd_bus_message_append(reply, "(sss)", v.reasons[k].code, v.reasons[k].text,
+                                                             reason_severity(&v.reasons[k]))
+                                     : sd_bus_message_append(reply, "(ss)", v.reasons[k].code, v.reasons[k].text);
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
                 if (r >= 0)
@@ -212,6 +216,14 @@ static int method_check_assignable(sd_bus_message *msg, void *userdata, sd_bus_e
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return check_assignable(msg, userdata, error, false);
+}
+
+static int method_check_assignable_with_severity(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return check_assignable(msg, userdata, error, true);
 }
 
 static int method_list_reservations(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -508,6 +520,7 @@ static json_object *describe_device_full(Manager *m, const PciDevice *d) {
                         json_object *ro = json_object_new_object();
                         json_object_object_add(ro, "code", json_object_new_string(v.reasons[k].code));
                         json_object_object_add(ro, "text", json_object_new_string(v.reasons[k].text));
+                        json_object_object_add(ro, "severity", json_object_new_string(reason_severity(&v.reasons[k])));
                         json_object_array_add(reasons, ro);
                 }
                 json_object_object_add(o, "reasons", reasons);
@@ -630,6 +643,9 @@ const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("CheckAssignable", SD_BUS_ARGS("as", addresses, "s", owner),
                                 SD_BUS_RESULT("a(ssa(ss))", verdicts),
                                 method_check_assignable, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckAssignableWithSeverity", SD_BUS_ARGS("as", addresses, "s", owner),
+                                SD_BUS_RESULT("a(ssa(sss))", verdicts),
+                                method_check_assignable_with_severity, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json),
                                 method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
         /* authorization: polkit, checked by the handler */

@@ -329,7 +329,7 @@ void manager_dbus_device_verdict_changed(Manager *m, const PciAddress *a) {
         r = device_object_path(d, &path);
         if (r >= 0)
                 r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device",
-                                                   "Verdict", "Reasons", "Reservation", "Assigned",
+                                                   "Verdict", "Reasons", "ReasonsWithSeverity", "Reservation", "Assigned",
                                                    "HostDriver", "Present", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);

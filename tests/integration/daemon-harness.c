@@ -339,6 +339,17 @@ static gchar **daemon_env(Harness *h, const char *notify_path) {
                 }
                 env = g_environ_setenv(env, "LD_PRELOAD", p, TRUE);
         }
+        {
+                /* The host's own mounts and routes name devices the testbed
+                 * does not have, and the daemon fails closed on what it
+                 * cannot follow (host-usage-unknown): by default the /proc
+                 * tables are an empty directory (nothing mounted, no
+                 * routes); a test sets its own with harness_set_env(). */
+                g_autofree gchar *proc = g_build_filename(h->tmpdir, "host-proc-empty", NULL);
+
+                g_assert_cmpint(g_mkdir_with_parents(proc, 0755), ==, 0);
+                env = g_environ_setenv(env, "PCI_ASSIGND_PROC_DIR", proc, TRUE);
+        }
         for (guint i = 0; i < h->extra_env->len; i++) {
                 const char *kv = h->extra_env->pdata[i];
                 g_autofree gchar *k = g_strndup(kv, strcspn(kv, "="));

@@ -720,7 +720,7 @@ static const char *const device_props[] = {
         "Address", "VendorId", "DeviceId", "SubsystemVendorId", "SubsystemDeviceId", "Class", "Revision",
         "VendorName", "DeviceName", "Driver", "HostDriver", "IOMMUGroup", "NUMANode", "ResetMethods",
         "Multifunction", "Bridge", "BootVGA", "PhysicalFunction", "VirtualFunctions", "Bars", "Present",
-        "Verdict", "Reasons", "Reservation", "Assigned",
+        "Verdict", "Reasons", "ReasonsWithSeverity", "Reservation", "Assigned",
 };
 
 typedef struct {

@@ -4,6 +4,7 @@
  * q35-vm.truth.json).  The test runs as root, so polkit is not asked. */
 #include <glib/gstdio.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <string.h>
 
 #include "daemon-harness.h"
@@ -74,6 +75,9 @@ static gchar *device_prop_s(Harness *h, const char *addr, const char *prop) {
                 g_variant_get(v, "(v)", &inner);
                 if (g_variant_is_of_type(inner, G_VARIANT_TYPE_BOOLEAN))
                         return g_strdup(g_variant_get_boolean(inner) ? "true" : "false");
+                if (!g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING) &&
+                    !g_variant_is_of_type(inner, G_VARIANT_TYPE_OBJECT_PATH))
+                        return g_variant_print(inner, FALSE);
                 return g_variant_dup_string(inner, NULL);
         }
 }
@@ -704,6 +708,191 @@ static void test_in_use_by_host(void) {
         g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:00:02.0", NULL }, NULL, NULL, &error));
         assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
         g_assert_nonnull(strstr(error->message, "enp0s2"));
+        g_clear_error(&error);
+
+        /* 00:1f.3 shares group 14 with the root disk's controller: it is
+         * detached with it, so CheckAssignable, Device.Verdict and Reserve
+         * all refuse it, naming the peer */
+        {
+                const char *peer[] = { "0000:00:1f.3", NULL };
+                g_autoptr(GVariant) r2 = NULL;
+                g_autofree gchar *dump2 = NULL, *verdict = NULL;
+
+                r2 = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignableWithSeverity",
+                                  g_variant_new("(^ass)", peer, ""), G_VARIANT_TYPE("(a(ssa(sss)))"), &error);
+                g_assert_no_error(error);
+                dump2 = g_variant_print(r2, FALSE);
+                g_test_message("%s", dump2);
+                g_assert_nonnull(strstr(dump2, "('0000:00:1f.3', 'not-assignable', [('group-peer-in-use-by-host', "));
+                g_assert_nonnull(strstr(dump2, "0000:00:1f.2 (mounted filesystem / from /dev/sda1"));
+                g_assert_nonnull(strstr(dump2, "'blocking')"));
+                g_assert_nonnull(strstr(dump2, "('group-shared', "));
+                g_assert_nonnull(strstr(dump2, "'warning')"));
+
+                verdict = device_prop_s(h, "0000:00:1f.3", "Verdict");
+                g_assert_cmpstr(verdict, ==, "not-assignable");
+                g_clear_pointer(&dump2, g_free);
+                dump2 = device_prop_s(h, "0000:00:1f.3", "ReasonsWithSeverity");
+                g_assert_nonnull(strstr(dump2, "('group-peer-in-use-by-host', "));
+                g_assert_nonnull(strstr(dump2, "'blocking')"));
+
+                g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:00:1f.0", "0000:00:1f.3", NULL },
+                                      NULL, NULL, &error));
+                assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
+                g_assert_nonnull(strstr(error->message, "0000:00:1f.2"));
+                g_clear_error(&error);
+        }
+
+        /* pci-assignctl check and show print each reason's severity */
+        {
+                const char *const a[] = { "check", "0000:00:1f.3", NULL };
+                const char *const b[] = { "show", "0000:00:1f.2", NULL };
+                g_autofree gchar *out = NULL, *err = NULL;
+
+                g_assert_cmpint(harness_run_ctl(h, a, &out, &err), ==, 0);
+                g_assert_nonnull(strstr(out, "  group-peer-in-use-by-host (blocking): "));
+                g_assert_nonnull(strstr(out, "  group-shared (warning): "));
+                g_clear_pointer(&out, g_free);
+                g_clear_pointer(&err, g_free);
+                g_assert_cmpint(harness_run_ctl(h, b, &out, &err), ==, 0);
+                g_assert_nonnull(strstr(out, "in-use-by-host (blocking): "));
+                g_assert_null(strstr(out, "ReasonsWithSeverity"));
+        }
+        harness_free(h);
+}
+
+/* The verdict of addr for nobody, with its reason codes: "VERDICT code..." */
+static gchar *check_codes(Harness *h, const char *addr) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        const char *addrs[] = { addr, NULL };
+        g_autoptr(GVariantIter) it = NULL, reasons = NULL;
+        GString *out = g_string_new(NULL);
+        const char *a, *verdict, *code, *text;
+
+        r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable", g_variant_new("(^ass)", addrs, ""),
+                         G_VARIANT_TYPE("(a(ssa(ss)))"), &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(a(ssa(ss)))", &it);
+        g_assert_true(g_variant_iter_next(it, "(&s&sa(ss))", &a, &verdict, &reasons));
+        g_string_append(out, verdict);
+        while (g_variant_iter_next(reasons, "(&s&s)", &code, &text))
+                g_string_append_printf(out, " %s", code);
+        return g_string_free(out, FALSE);
+}
+
+/* Waits (up to 5 s) for addr's verdict and codes to be `want`. */
+static void wait_codes(Harness *h, const char *addr, const char *want) {
+        g_autofree gchar *got = NULL;
+
+        for (int i = 0; i < 50; i++) {
+                g_clear_pointer(&got, g_free);
+                got = check_codes(h, addr);
+                if (g_str_equal(got, want))
+                        return;
+                g_usleep(100 * 1000);
+        }
+        g_assert_cmpstr(got, ==, want);
+}
+
+/* Fail closed at a refresh too: the mount table turns unreadable while the
+ * daemon runs (SIGHUP makes it read again), and back. */
+static void test_host_usage_unknown_refresh(void) {
+        Harness *h = harness_new("testbeds/q35-vm.umockdev");
+        g_autofree gchar *procdir = g_build_filename(h->tmpdir, "proc", NULL);
+        g_autofree gchar *mi = g_build_filename(procdir, "mountinfo", NULL);
+        static const char *const free_codes = "assignable-with-warnings group-shared host-driver-bound";
+
+        g_assert_cmpint(g_mkdir_with_parents(procdir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(mi, "23 22 0:21 / /proc rw,nosuid - proc proc rw\n", -1, NULL));
+        harness_set_env(h, "PCI_ASSIGND_PROC_DIR", procdir);
+        harness_start_daemon(h, no_args);
+        wait_codes(h, "0000:0b:00.0", free_codes);
+
+        g_assert_cmpint(g_unlink(mi), ==, 0);
+        g_assert_cmpint(g_mkdir(mi, 0755), ==, 0);
+        g_assert_cmpint(kill(h->pid, SIGHUP), ==, 0);
+        wait_codes(h, "0000:0b:00.0", "not-assignable host-usage-unknown group-shared host-driver-bound");
+
+        g_assert_cmpint(g_rmdir(mi), ==, 0);
+        g_assert_true(g_file_set_contents(mi, "23 22 0:21 / /proc rw,nosuid - proc proc rw\n", -1, NULL));
+        g_assert_cmpint(kill(h->pid, SIGHUP), ==, 0);
+        wait_codes(h, "0000:0b:00.0", free_codes);
+        harness_free(h);
+}
+
+/* A host without IOMMU groups (the q35 testbed without its iommu_group
+ * links and kernel/iommu_groups): the start-up log says once what to do,
+ * and so does each no-iommu reason; Reserve refuses. */
+static void test_no_iommu(void) {
+        Harness *h = harness_new(NULL);
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *file = harness_data_path("testbeds/q35-vm.umockdev"), *text = NULL, *log = NULL;
+        g_autofree gchar *codes = NULL, *dump = NULL;
+        g_autoptr(GVariant) r = NULL;
+        g_auto(GStrv) lines = NULL;
+        g_autoptr(GString) kept = g_string_new(NULL);
+        const char *addrs[] = { "0000:0b:00.0", NULL };
+        const char *hint = "intel_iommu=on", *at;
+        guint n = 0;
+
+        g_assert_true(g_file_get_contents(file, &text, NULL, &error));
+        g_assert_no_error(error);
+        lines = g_strsplit(text, "\n", -1);
+        for (gchar **l = lines; *l; l++)
+                if (!strstr(*l, "iommu"))
+                        g_string_append_printf(kept, "%s\n", *l);
+        harness_add_devices(h, kept->str);
+        harness_capture_daemon_stderr(h);
+        harness_start_daemon(h, no_args);
+
+        codes = check_codes(h, "0000:0b:00.0");
+        g_assert_true(g_str_has_prefix(codes, "not-assignable no-iommu "));
+        r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable", g_variant_new("(^ass)", addrs, ""),
+                         G_VARIANT_TYPE("(a(ssa(ss)))"), &error);
+        g_assert_no_error(error);
+        dump = g_variant_print(r, FALSE);
+        g_assert_nonnull(strstr(dump, "VT-d"));
+        g_assert_nonnull(strstr(dump, hint));
+        g_assert_nonnull(strstr(dump, "iommu=pt"));
+
+        log = harness_daemon_stderr(h);
+        g_assert_nonnull(strstr(log, "The host has no IOMMU groups"));
+        for (at = log; (at = strstr(at, hint)); at++)
+                n++;
+        g_assert_cmpuint(n, ==, 1);
+
+        g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:0b:00.0", NULL }, NULL, NULL, &error));
+        assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
+        harness_free(h);
+}
+
+/* Fail closed: with the mount table unreadable (a directory), what the
+ * host depends on is not known, and no function is assignable. */
+static void test_host_usage_unknown(void) {
+        Harness *h = harness_new("testbeds/q35-vm.umockdev");
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *procdir = g_build_filename(h->tmpdir, "proc", NULL);
+        g_autofree gchar *mi = g_build_filename(procdir, "mountinfo", NULL);
+        g_autoptr(GVariant) r = NULL;
+        g_autofree gchar *dump = NULL;
+        const char *addrs[] = { "0000:0b:00.0", "0000:00:1f.3", NULL };
+
+        g_assert_cmpint(g_mkdir_with_parents(mi, 0755), ==, 0);
+        harness_set_env(h, "PCI_ASSIGND_PROC_DIR", procdir);
+        harness_start_daemon(h, no_args);
+        r = harness_call(h, MANAGER_PATH, MANAGER_IFACE, "CheckAssignable", g_variant_new("(^ass)", addrs, ""),
+                         G_VARIANT_TYPE("(a(ssa(ss)))"), &error);
+        g_assert_no_error(error);
+        dump = g_variant_print(r, FALSE);
+        g_test_message("%s", dump);
+        g_assert_nonnull(strstr(dump, "('0000:0b:00.0', 'not-assignable', [('host-usage-unknown', "));
+        g_assert_nonnull(strstr(dump, "('0000:00:1f.3', 'not-assignable', [('host-usage-unknown', "));
+        g_assert_nonnull(strstr(dump, "mountinfo"));
+
+        g_assert_null(reserve(h, "vm1", (const char *const[]) { "0000:0b:00.0", "0000:0b:00.1", NULL }, NULL, NULL,
+                              &error));
+        assert_remote_error(error, "org.pciassign1.Error.NotAssignable");
         harness_free(h);
 }
 
@@ -795,6 +984,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservations/read-only", test_read_only);
         g_test_add_func("/reservations/placement", test_placement);
         g_test_add_func("/reservations/in-use-by-host", test_in_use_by_host);
+        g_test_add_func("/reservations/host-usage-unknown", test_host_usage_unknown);
+        g_test_add_func("/reservations/host-usage-unknown-refresh", test_host_usage_unknown_refresh);
+        g_test_add_func("/reservations/no-iommu", test_no_iommu);
         g_test_add_func("/reservations/ctl", test_ctl);
         g_test_add_func("/reservations/cycles", test_cycles);
         return g_test_run();

@@ -143,7 +143,7 @@ static VerdictContext context(const Topology *t, FakeHost *host) {
 
 static const char *const error_codes[] = {
         "device-missing", "host-bridge", "bridge", "no-iommu", "reserved-by-other",
-        "in-use-by-host", "sub-page-bar",
+        "in-use-by-host", "group-peer-in-use-by-host", "host-usage-unknown", "sub-page-bar",
 };
 static const char *const warning_codes[] = {
         "sub-page-bar-unshared", "no-reset", "bus-reset-only", "group-shared", "boot-vga",
@@ -178,6 +178,8 @@ static void check_well_formed(const Verdict *v) {
                 g_assert_cmpint(rank, >=, last);
                 last = rank;
                 g_assert_cmpint(r->error, ==, error);
+                /* what D-Bus exports per reason is the code's documented severity */
+                g_assert_cmpstr(reason_severity(r), ==, verdict_code_severity(r->code));
                 any_error = any_error || error;
                 g_assert_nonnull(r->text);
                 g_assert_cmpuint(strlen(r->text), >, 0);
@@ -941,6 +943,10 @@ static void test_synthetic_no_iommu(void) {
         compute(&ctx, "0000:00:19.0", NULL, &v);
         assert_codes(&v, VERDICT_NOT_ASSIGNABLE, CODES("no-iommu", "host-driver-bound"));
         assert_contains(reason_text(&v, "no-iommu"), "0000:00:19.0");
+        /* and what to do about it */
+        assert_contains(reason_text(&v, "no-iommu"), "intel_iommu=on");
+        assert_contains(reason_text(&v, "no-iommu"), "VT-d");
+        assert_contains(reason_text(&v, "no-iommu"), "iommu=pt");
         verdict_done(&v);
         /* no group: no peers, and no crash looking for them */
         expect_peers(t, "0000:00:19.0", CODES());
@@ -1068,6 +1074,67 @@ static void test_synthetic_order(void) {
 }
 
 /* A bridge or host bridge gets errors only, however much else is wrong. */
+/* A group holding the root disk's controller and another endpoint: the
+ * other one is detached with it, so it is not assignable either. */
+static void test_synthetic_group_peer_in_use(void) {
+        _cleanup_topology_ Topology *t = topology_new();
+        FakeHost host = { .busy_address = "0000:03:00.0", .busy_reason = "mounted filesystem / from /dev/nvme0n1p2 (259:2)" };
+        VerdictContext ctx = context(t, &host);
+        Verdict v = {};
+
+        add(t, bridge_new("0000:00:1c.0", 7, 3, 3));
+        add(t, dev_new("0000:03:00.0", 7));
+        add(t, dev_new("0000:03:00.1", 7));
+        add(t, dev_new("0000:04:00.0", 8));
+        dev_set_parent(find(t, "0000:03:00.0"), "0000:00:1c.0");
+        dev_set_parent(find(t, "0000:03:00.1"), "0000:00:1c.0");
+
+        compute(&ctx, "0000:03:00.1", NULL, &v);
+        assert_codes(&v, VERDICT_NOT_ASSIGNABLE, CODES("group-peer-in-use-by-host", "group-shared"));
+        g_assert_cmpstr(reason_text(&v, "group-peer-in-use-by-host"), ==,
+                        "IOMMU group 7 also holds 0000:03:00.0 (mounted filesystem / from /dev/nvme0n1p2 (259:2)), "
+                        "which the host depends on and which would be detached with 0000:03:00.1");
+        verdict_done(&v);
+        /* the busy one itself: its own reason, no peer reason about itself */
+        expect(&ctx, "0000:03:00.0", NULL, VERDICT_NOT_ASSIGNABLE, CODES("in-use-by-host", "group-shared"));
+        /* another group: untouched */
+        expect(&ctx, "0000:04:00.0", NULL, VERDICT_ASSIGNABLE, CODES());
+
+        /* a busy bridge in the group is no peer: it stays on its driver */
+        host.busy_address = "0000:00:1c.0";
+        expect(&ctx, "0000:03:00.1", NULL, VERDICT_ASSIGNABLE_WITH_WARNINGS, CODES("group-shared"));
+}
+
+static void test_synthetic_host_usage_unknown(void) {
+        _cleanup_topology_ Topology *t = topology_new();
+        FakeHost host = {};
+        VerdictContext ctx = context(t, &host);
+        Verdict v = {};
+
+        add(t, dev_new("0000:00:01.0", 1));
+        add(t, bridge_new("0000:00:1c.0", 2, 3, 3));
+        ctx.host_usage_unknown = "/proc/self/mountinfo could not be read";
+        compute(&ctx, "0000:00:01.0", NULL, &v);
+        assert_codes(&v, VERDICT_NOT_ASSIGNABLE, CODES("host-usage-unknown"));
+        g_assert_cmpstr(reason_text(&v, "host-usage-unknown"), ==,
+                        "Whether the host depends on 0000:00:01.0 is not known: /proc/self/mountinfo could not be read");
+        verdict_done(&v);
+        /* a bridge keeps its own error only */
+        expect(&ctx, "0000:00:1c.0", NULL, VERDICT_NOT_ASSIGNABLE, CODES("bridge"));
+        ctx.host_usage_unknown = NULL;
+        expect(&ctx, "0000:00:01.0", NULL, VERDICT_ASSIGNABLE, CODES());
+}
+
+static void test_code_severity(void) {
+        for (size_t i = 0; i < ELEMENTSOF(error_codes); i++)
+                g_assert_cmpstr(verdict_code_severity(error_codes[i]), ==, "blocking");
+        for (size_t i = 0; i < ELEMENTSOF(warning_codes); i++)
+                g_assert_cmpstr(verdict_code_severity(warning_codes[i]), ==, "warning");
+        g_assert_null(verdict_code_severity("no-such-code"));
+        g_assert_null(verdict_code_severity(""));
+        g_assert_null(verdict_code_severity(NULL));
+}
+
 static void test_synthetic_infrastructure(void) {
         static const FakeReservation reservations[] = {
                 { "0000:00:00.0", "r1", "alice" },
@@ -1278,6 +1345,9 @@ int main(int argc, char **argv) {
         g_test_add_func("/verdict/synthetic/boot-vga", test_synthetic_boot_vga);
         g_test_add_func("/verdict/synthetic/sriov", test_synthetic_sriov);
         g_test_add_func("/verdict/synthetic/no-iommu", test_synthetic_no_iommu);
+        g_test_add_func("/verdict/synthetic/group-peer-in-use-by-host", test_synthetic_group_peer_in_use);
+        g_test_add_func("/verdict/synthetic/host-usage-unknown", test_synthetic_host_usage_unknown);
+        g_test_add_func("/verdict/code-severity", test_code_severity);
         g_test_add_func("/verdict/synthetic/drivers", test_synthetic_drivers);
         g_test_add_func("/verdict/synthetic/reset-methods", test_synthetic_reset_methods);
         g_test_add_func("/verdict/synthetic/order", test_synthetic_order);

@@ -77,9 +77,14 @@ stop_during() {
 # failure is a failure.
 BOOT_TIMEOUT=${TIMEOUT:-$(sed -n 's/^# vm-timeout: *\([0-9][0-9]*\) *$/\1/p' \
     "$VM/guest/test-$T.sh" "$VM/guest/$T.sh" 2> /dev/null | head -1)}
+# A scenario's own devices: its "# vm-extra: QEMU ARGS" line (@OUT@ is the
+# scenario's output directory, where its host step puts disk images), added
+# to the common topology for that scenario only.
+VM_EXTRA=$(sed -n 's/^# vm-extra: *//p' "$VM/guest/test-$T.sh" "$VM/guest/$T.sh" 2> /dev/null | head -1)
+VM_EXTRA=${VM_EXTRA//@OUT@/$OUTD}
 for attempt in 1 2; do
     start_during
-    TIMEOUT=${BOOT_TIMEOUT:-240} "$VM/run-vm.sh" "$T"
+    TIMEOUT=${BOOT_TIMEOUT:-240} EXTRA="${EXTRA:-} $VM_EXTRA" "$VM/run-vm.sh" "$T"
     rc=$?
     stop_during 20
     case $rc in 132|134|135|136|139) ;; *) break ;; esac
