@@ -115,6 +115,7 @@ typedef struct Hold {
         const char *id;         /* for messages */
         const char *path;
         int result;             /* 0, or a negative errno after its message */
+        sd_event_source *restart_wait;  /* the daemon left the bus: until it is back */
 } Hold;
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -136,14 +137,57 @@ static int on_reservation_removed(sd_bus_message *m, void *userdata, sd_bus_erro
         return sd_event_exit(h->event, 0);
 }
 
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* How long a holder waits for a daemon that left the bus to come back
+ * (a restart: systemd's Restart=, an upgrade) before it gives up. */
+#define HOLD_RESTART_WAIT_USEC (60ULL * 1000000ULL)
+
+static int on_restart_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Hold *h = userdata;
 
-        /* Only our name is matched: any change means the daemon that holds
-         * the reservation is gone, and a transient reservation with it. */
-        h->result = log_error_errno(-ECONNRESET, "%s left the bus; transient reservation %s is gone.",
-                                    PA_BUS_NAME, h->id);
+        h->result = log_error_errno(-ETIMEDOUT,
+                                    "%s did not come back within %llu s; transient reservation %s is gone with it.",
+                                    PA_BUS_NAME, (unsigned long long) (HOLD_RESTART_WAIT_USEC / 1000000ULL), h->id);
         return sd_event_exit(h->event, 0);
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Hold *h = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *state = NULL;
+        const char *name, *old_owner, *new_owner;
+        int r;
+
+        /* Only our name is matched.  A daemon that restarts keeps a
+         * transient reservation whose owner (this connection) stays on
+         * the bus: wait for it, then look whether it still has ours. */
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) <= 0)
+                return 0;
+        if (!new_owner || !*new_owner) {
+                printf("%s left the bus; waiting up to %llu s for it to come back (a restart keeps transient "
+                       "reservation %s).\n",
+                       PA_BUS_NAME, (unsigned long long) (HOLD_RESTART_WAIT_USEC / 1000000ULL), h->id);
+                fflush(stdout);
+                h->restart_wait = sd_event_source_disable_unref(h->restart_wait);
+                r = sd_event_add_time_relative(h->event, &h->restart_wait, CLOCK_MONOTONIC, HOLD_RESTART_WAIT_USEC,
+                                               0, on_restart_timeout, h);
+                if (r < 0) {
+                        h->result = log_error_errno(r, "Failed to wait for %s: %s", PA_BUS_NAME, strerror(-r));
+                        return sd_event_exit(h->event, 0);
+                }
+                return 0;
+        }
+        h->restart_wait = sd_event_source_disable_unref(h->restart_wait);
+        r = sd_bus_get_property_string(sd_bus_message_get_bus(m), PA_BUS_NAME, h->path, PA_RESERVATION_IFACE,
+                                       "State", &e, &state);
+        if (r < 0) {
+                h->result = log_error_errno(-ECONNRESET,
+                                            "%s is back, but transient reservation %s is gone: %s", PA_BUS_NAME,
+                                            h->id, e.message ?: strerror(-r));
+                return sd_event_exit(h->event, 0);
+        }
+        printf("%s is back; still holding transient reservation %s (%s).\n", PA_BUS_NAME, h->id, state);
+        fflush(stdout);
+        return 0;
 }
 
 static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -206,6 +250,7 @@ static int hold_run(sd_bus *bus, Hold *h) {
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %s", strerror(-r));
 
         r = sd_event_loop(e);
+        h->restart_wait = sd_event_source_disable_unref(h->restart_wait);
         (void) sd_bus_detach_event(bus);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %s", strerror(-r));

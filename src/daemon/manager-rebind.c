@@ -1430,25 +1430,6 @@ static void ensure_prepared(Manager *m, ManagedReservation *mr) {
                            res->id, n_bound, res->driver);
 }
 
-static void give_back_orphan(Manager *m, ManagedReservation *mr) {
-        Reservation *res = mr->data;
-
-        log_notice("Transient reservation %s of \"%s\" lost its owner with the previous daemon; giving its "
-                   "functions back and dropping it.", res->id, res->owner);
-        for (size_t i = 0; i < res->n_functions; i++) {
-                ReservationFunction *f = &res->functions[i];
-                PciDevice *d = topology_find(m->topology, &f->address);
-                SysfsError err;
-
-                if (!d || !driver_is_ours(d->driver))
-                        continue;
-                if (sysfs_restore(&m->sysfs, &f->address, f->vendor_id, f->device_id, f->host_driver, &err) < 0)
-                        log_error("Giving %s back failed (step %s): %s", d->name, sysfs_step_to_string(err.step),
-                                  err.message);
-                refresh_driver(m, &f->address);
-        }
-}
-
 int manager_reconcile(Manager *m) {
         bool changed = false;
         int r;
@@ -1468,23 +1449,13 @@ int manager_reconcile(Manager *m) {
                         changed = true;
                 }
         }
-        /* transient reservations of an earlier daemon: their owners are
-         * gone, give their functions back and drop them */
-        for (size_t i = m->n_reservations; i > 0; i--) {
-                ManagedReservation *mr = m->reservations[i - 1];
-
-                if (!mr->orphan)
-                        continue;
-                give_back_orphan(m, mr);
-                manager_remove_reservation(m, mr);
-                managed_reservation_free(mr);
-                changed = true;
-        }
+        /* orphans (transient, owner gone) are given back after READY, not
+         * bound again now (manager_startup_finish()) */
         for (size_t i = 0; i < m->n_reservations; i++) {
                 ManagedReservation *mr = m->reservations[i];
                 ReservationState s = mr->data->state;
 
-                if (s == RESERVATION_PREPARED || s == RESERVATION_IN_USE) {
+                if (!mr->orphan && (s == RESERVATION_PREPARED || s == RESERVATION_IN_USE)) {
                         ensure_prepared(m, mr);
                         changed = changed || mr->data->state != s;
                 }

@@ -132,19 +132,74 @@ bool manager_function_resets_alone(const PciDevice *d) {
         return true;
 }
 
-/* The first function of mr that is not as reserved: missing, or another
- * device at its address (a different id or serial number). */
-static const ReservationFunction *first_not_present(Manager *m, ManagedReservation *mr) {
-        for (size_t i = 0; i < mr->data->n_functions; i++) {
-                const ReservationFunction *f = &mr->data->functions[i];
-                const PciDevice *d = topology_find(m->topology, &f->address);
+/* Whether f is on the host as reserved; if not, why (missing, or another
+ * device at its address: a different id or serial number). */
+static bool function_as_reserved(Manager *m, const ReservationFunction *f, char *why, size_t size) {
+        const PciDevice *d = topology_find(m->topology, &f->address);
+        char buf[PCI_ADDRESS_STRLEN];
 
-                if (!d || d->vendor_id != f->vendor_id || d->device_id != f->device_id)
-                        return f;
-                if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
-                        return f;
-        }
+        if (!d)
+                snprintf(why, size, "%s is not present", pci_address_format(&f->address, buf));
+        else if (d->vendor_id != f->vendor_id || d->device_id != f->device_id)
+                snprintf(why, size, "%s: a different device (%04x:%04x, reserved: %04x:%04x) is at the address",
+                         d->name, d->vendor_id, d->device_id, f->vendor_id, f->device_id);
+        else if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
+                snprintf(why, size, "%s: a device with another serial number is at the address", d->name);
+        else
+                return true;
+        return false;
+}
+
+/* The first function of mr that is not as reserved. */
+static const ReservationFunction *first_not_present(Manager *m, ManagedReservation *mr) {
+        char why[256];
+
+        for (size_t i = 0; i < mr->data->n_functions; i++)
+                if (!function_as_reserved(m, &mr->data->functions[i], why, sizeof why))
+                        return &mr->data->functions[i];
         return NULL;
+}
+
+void manager_reservations_check_present(Manager *m) {
+        for (size_t i = 0; i < m->n_reservations; i++) {
+                ManagedReservation *mr = m->reservations[i];
+                const ReservationFunction *f = first_not_present(m, mr);
+                char why[256], msg[320], buf[PCI_ADDRESS_STRLEN];
+
+                if (!f)
+                        continue;
+                (void) function_as_reserved(m, f, why, sizeof why);
+                snprintf(msg, sizeof msg, "%s at start-up", why);
+                log_fields(LOG_WARNING, 0,
+                           ((LogFields) { .reservation_id = mr->data->id,
+                                          .pci_address = pci_address_format(&f->address, buf) }),
+                           "Reservation %s: %s.", mr->data->id, msg);
+                mr->missing_at_start = true;
+                (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_FUNCTION_GONE, LAST_ERROR_SET, msg, 0, NULL);
+        }
+}
+
+void manager_startup_finish(Manager *m) {
+        for (size_t i = 0; i < m->n_reservations; i++) {
+                ManagedReservation *mr = m->reservations[i];
+                char why[256], msg[320];
+
+                if (!mr->missing_at_start)
+                        continue;
+                mr->missing_at_start = false;
+                for (size_t k = 0; k < mr->data->n_functions; k++)
+                        if (!function_as_reserved(m, &mr->data->functions[k], why, sizeof why)) {
+                                snprintf(msg, sizeof msg, "%s at start-up", why);
+                                manager_dbus_emit_conflict(m, &mr->data->functions[k].address, mr->data->id, msg);
+                        }
+        }
+        /* backwards: giving back may delete at once */
+        for (size_t i = m->n_reservations; i > 0; i--) {
+                ManagedReservation *mr = m->reservations[i - 1];
+
+                if (mr->orphan)
+                        manager_reservation_owner_gone(m, mr);
+        }
 }
 
 bool manager_reservation_whole(Manager *m, ManagedReservation *mr, bool on_driver) {
@@ -314,7 +369,7 @@ static int load_read_only(Manager *m, StoreData *ret) {
 int manager_load_reservations(Manager *m) {
         _cleanup_free_ char *moved = NULL;
         StoreData d = {};
-        bool dropped = false, moved_aside;
+        bool moved_aside;
         int r;
 
         if (!m->read_only && mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
@@ -340,40 +395,26 @@ int manager_load_reservations(Manager *m) {
         for (size_t i = 0; i < d.n_reservations; i++) {
                 Reservation *res = d.reservations[i];
 
-                ManagedReservation *mr = NULL;
-                bool orphan = false;
-
                 /* format 1 did not say where a degraded one returns to:
                  * reserved claims least (Release still gives back) */
                 if (res->state == RESERVATION_DEGRADED && res->return_to < 0)
                         res->return_to = RESERVATION_RESERVED;
 
-                if (!res->persistent) {
-                        /* its owning connection died with the previous
-                         * daemon; one whose functions may be on our drivers
-                         * is given back by manager_reconcile() first */
-                        if (res->state == RESERVATION_RESERVED && !res->journal) {
-                                log_info("Dropping transient reservation %s of \"%s\": its owner is gone.",
-                                         res->id, res->owner);
-                                dropped = true;
-                                continue;
-                        }
-                        orphan = true;
-                }
-                r = add_managed(m, res, &mr);
+                /* a transient one's owner may still be connected: decided
+                 * by manager_track_owners() once the bus is open */
+                r = add_managed(m, res, NULL);
                 if (r < 0) {
                         store_data_done(&d);
                         return log_oom();
                 }
-                mr->orphan = orphan;
                 d.reservations[i] = NULL;
         }
         store_data_done(&d);
         if (m->n_reservations > 0)
                 log_info("Loaded %zu reservation(s).", m->n_reservations);
-        /* write down what we start with: no transient leftovers, and a
-         * fresh file in place of the corrupt one */
-        if (dropped || moved_aside) {
+        /* write down what we start with: a fresh file in place of the
+         * corrupt one */
+        if (moved_aside) {
                 r = manager_save_reservations(m);
                 if (r < 0)
                         return r;
@@ -414,36 +455,120 @@ static uint64_t now_realtime_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-static int on_track_empty(sd_bus_track *track, void *userdata) {
-        ManagedReservation *r = userdata;
-        Manager *m = r->manager;
+/* The owner of a transient reservation left the bus (or was gone when
+ * the daemon started): the table says what goes: given back first (in-use:
+ * the guest went with its owner; prepared or degraded: what may still be
+ * on the vfio driver), through the job queue, or deleted at once. */
+void manager_reservation_owner_gone(Manager *m, ManagedReservation *mr) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        ReservationTransition t;
         int k;
 
-        /* once: sd-bus calls this again as long as the track is empty */
-        r->track = sd_bus_track_unref(r->track);
-        log_info("Owner of transient reservation %s disconnected, releasing it.", r->data->id);
-        {
-                ReservationTransition t;
-
-                /* the table says what goes: given back first (in-use: the
-                 * guest went with its owner; degraded: what may still be on
-                 * the vfio driver), or deleted at once */
-                k = reservation_transition(r->data->state, r->data->return_to, RESERVATION_EVENT_OWNER_GONE, &t, NULL);
-                if (k >= 0 && (r->jobs > 0 || t.action == RESERVATION_ACTION_GIVE_BACK_RELEASE)) {
-                        (void) manager_reservation_apply(m, r, RESERVATION_EVENT_OWNER_GONE, LAST_ERROR_KEEP, NULL, 0,
-                                                         NULL);
-                        k = manager_unprepare(m, r, true, NULL, &error);
-                        if (k < 0)
-                                log_error_errno(k, "Failed to release transient reservation %s: %s", r->data->id,
-                                                error.message ?: "");
-                        return 1;
-                }
+        mr->track = sd_bus_track_unref(mr->track);
+        mr->orphan = false;
+        k = reservation_transition(mr->data->state, mr->data->return_to, RESERVATION_EVENT_OWNER_GONE, &t, NULL);
+        if (k >= 0 && (mr->jobs > 0 || t.action == RESERVATION_ACTION_GIVE_BACK_RELEASE)) {
+                (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_OWNER_GONE, LAST_ERROR_KEEP, NULL, 0, NULL);
+                k = manager_unprepare(m, mr, true, NULL, &error);
+                if (k < 0)
+                        log_error_errno(k, "Failed to give back transient reservation %s: %s", mr->data->id,
+                                        error.message ?: strerror(-k));
+                return;
         }
-        k = manager_release(m, r, &error);
+        k = manager_release(m, mr, &error);
         if (k < 0)
-                log_error_errno(k, "Failed to release transient reservation: %s", error.message ?: "");
+                log_error_errno(k, "Failed to release transient reservation %s: %s", mr->data->id,
+                                error.message ?: strerror(-k));
+}
+
+static int on_track_empty(sd_bus_track *track, void *userdata) {
+        ManagedReservation *mr = userdata;
+
+        log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = mr->data->id }),
+                   "Owner %s of transient reservation %s disconnected, releasing it.",
+                   mr->data->owner_bus_name ?: "(unknown)", mr->data->id);
+        /* once: sd-bus calls this again as long as the track is empty */
+        manager_reservation_owner_gone(mr->manager, mr);
         return 1;  /* handled: not again */
+}
+
+static int owner_track(Manager *m, ManagedReservation *mr, const char *name) {
+        _cleanup_(sd_bus_track_unrefp) sd_bus_track *t = NULL;
+        int r;
+
+        r = sd_bus_track_new(m->bus, &t, on_track_empty, mr);
+        if (r < 0)
+                return r;
+        /* fails with -ENXIO when the name has no owner (it asks the bus) */
+        r = sd_bus_track_add_name(t, name);
+        if (r < 0)
+                return r;
+        sd_bus_track_unref(mr->track);
+        mr->track = TAKE_PTR(t);
+        return 0;
+}
+
+/* Start-up, the bus open, before reconciliation: the owner of a transient
+ * reservation whose connection survived the restart (same bus ID, its
+ * unique name still there) is tracked again and keeps it.  One whose owner
+ * is gone, or who cannot be told (no bus name stored: an older daemon;
+ * another bus ID: the bus restarted, and reuses unique names) is an
+ * orphan: a reserved one without an interrupted operation is dropped now
+ * (nothing of it is on our drivers), the others are given back through
+ * the job queue after READY (manager_startup_finish()). */
+int manager_track_owners(Manager *m) {
+        bool dropped = false;
+        int r;
+
+        for (size_t i = m->n_reservations; i > 0; i--) {
+                ManagedReservation *mr = m->reservations[i - 1];
+                Reservation *res = mr->data;
+                char why[256];
+
+                if (res->persistent)
+                        continue;
+                if (!res->owner_bus_name || !res->owner_bus_id)
+                        snprintf(why, sizeof why, "no bus name of its owner is stored");
+                else if (!streq(res->owner_bus_id, m->bus_id))
+                        snprintf(why, sizeof why, "the bus was restarted (bus ID %s, now %s)", res->owner_bus_id,
+                                 m->bus_id);
+                else {
+                        r = owner_track(m, mr, res->owner_bus_name);
+                        if (r >= 0) {
+                                log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = res->id }),
+                                           "Transient reservation %s: its owner %s is still connected; keeping it.",
+                                           res->id, res->owner_bus_name);
+                                continue;
+                        }
+                        if (r != -ENXIO) {
+                                /* cannot tell: keeping it is what cannot
+                                 * hurt a guest; Release() still works */
+                                log_fields(LOG_ERR, r, ((LogFields) { .reservation_id = res->id }),
+                                           "Transient reservation %s: cannot watch its owner %s: %m; keeping it "
+                                           "untracked (release it when its owner is gone).",
+                                           res->id, res->owner_bus_name);
+                                continue;
+                        }
+                        snprintf(why, sizeof why, "its owner %s left the bus", res->owner_bus_name);
+                }
+                if (res->state == RESERVATION_RESERVED && !res->journal && !m->read_only) {
+                        log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = res->id }),
+                                   "Dropping transient reservation %s of \"%s\": %s.", res->id, res->owner, why);
+                        manager_remove_reservation(m, mr);
+                        managed_reservation_free(mr);
+                        dropped = true;
+                        continue;
+                }
+                log_fields(LOG_NOTICE, 0, ((LogFields) { .reservation_id = res->id }),
+                           "Transient reservation %s of \"%s\" (%s): %s; %s.", res->id, res->owner,
+                           reservation_state_to_string(res->state), why,
+                           m->read_only ? "read-only, leaving it" : "giving it back after start-up");
+                mr->orphan = !m->read_only;
+        }
+        if (!dropped)
+                return 0;
+        manager_sync_missing(m);
+        return manager_save_reservations(m);
 }
 
 /* Appends "a, b, c" to a bounded buffer */
@@ -591,6 +716,21 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
                 return -ENOMEM;
         res->owner_uid = req->owner_uid;
         res->persistent = req->persistent;
+        if (!req->persistent && req->message) {
+                /* stored, so that a restarted daemon finds its owner again:
+                 * the unique name with the bus's ID (a restarted bus
+                 * hands out the same names again) */
+                const char *sender = sd_bus_message_get_sender(req->message);
+
+                if (!sender || !bus_unique_name_is_valid(sender) || !bus_id_is_valid(m->bus_id))
+                        return sd_bus_error_set(error, BUS_ERROR_OPERATION_FAILED,
+                                                "Cannot tell the caller's unique bus name; a transient reservation "
+                                                "needs one (reserve a persistent one instead)");
+                res->owner_bus_name = strdup(sender);
+                res->owner_bus_id = strdup(m->bus_id);
+                if (!res->owner_bus_name || !res->owner_bus_id)
+                        return -ENOMEM;
+        }
         res->state = RESERVATION_RESERVED;
         res->created_usec = now_realtime_usec();
 
@@ -611,9 +751,7 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
         }
 
         if (!req->persistent && req->message) {
-                r = sd_bus_track_new(m->bus, &mr->track, on_track_empty, mr);
-                if (r >= 0)
-                        r = sd_bus_track_add_sender(mr->track, req->message);
+                r = owner_track(m, mr, mr->data->owner_bus_name);
                 if (r < 0) {
                         log_error_errno(r, "Failed to track the owner of %s: %m", mr->data->id);
                         manager_remove_reservation(m, mr);

@@ -217,6 +217,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->mountinfo_source);
         sd_event_source_unref(m->swaps_source);
         sd_event_source_unref(m->route_source);
+        sd_event_source_disable_unref(m->startup_finish);
         manager_free_reservations(m);
         sd_bus_flush_close_unref(m->bus);
         host_usage_done(&m->host_usage);
@@ -409,7 +410,16 @@ void manager_status(Manager *m, char *buf, size_t size) {
                  m->read_only ? ", read-only" : "");
 }
 
+static int on_startup_finish(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        m->startup_finish = sd_event_source_disable_unref(m->startup_finish);
+        manager_startup_finish(m);
+        return 0;
+}
+
 int manager_startup(Manager *m) {
+        sd_id128_t bus_id;
         int r;
 
         r = manager_udev_start(m);
@@ -431,18 +441,30 @@ int manager_startup(Manager *m) {
         r = manager_rebind_start(m);
         if (r < 0)
                 return r;
+
+        /* sd-bus honours DBUS_SYSTEM_BUS_ADDRESS.  Open before
+         * reconciliation, which must know whose transient reservations are
+         * still connected; nobody can call us before the name is taken. */
+        r = sd_bus_open_system(&m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        (void) sd_bus_set_description(m->bus, "pci-assignd");
+        r = sd_bus_get_bus_id(m->bus, &bus_id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the bus ID: %m");
+        sd_id128_to_string(bus_id, m->bus_id);
+        r = manager_track_owners(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to store the reservations in %s: %m", m->state_dir);
+        /* missing at start-up is degraded, as at run time */
+        manager_reservations_check_present(m);
+
         /* before anyone can see the reservations: finish what a previous
          * instance left half done, bind again what a reboot gave back */
         r = manager_reconcile(m);
         if (r < 0)
                 return r;
         manager_invalidate_verdicts(m);
-
-        /* sd-bus honours DBUS_SYSTEM_BUS_ADDRESS */
-        r = sd_bus_open_system(&m->bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
-        (void) sd_bus_set_description(m->bus, "pci-assignd");
 
         r = manager_dbus_export(m);
         if (r < 0)
@@ -459,6 +481,13 @@ int manager_startup(Manager *m) {
         r = sd_bus_request_name(m->bus, "org.pciassign1", 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to acquire bus name org.pciassign1: %m");
+
+        /* the first thing the loop does, after READY: what may take long
+         * (giving orphans back) goes through the job queue */
+        r = sd_event_add_defer(m->event, &m->startup_finish, on_startup_finish, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to schedule the end of start-up: %m");
+        (void) sd_event_source_set_enabled(m->startup_finish, SD_EVENT_ONESHOT);
 
         return 0;
 }

@@ -34,7 +34,10 @@ typedef struct ManagedReservation {
         struct Manager *manager;
         unsigned jobs;             /* rebind jobs queued or running for it */
         bool orphan;               /* transient, owner gone with an earlier
-                                    * daemon: given back and dropped after READY */
+                                    * daemon: given back and dropped after
+                                    * READY (manager_startup_finish()) */
+        bool missing_at_start;     /* a function was not as reserved at start:
+                                    * a Conflict once the name is taken */
         bool trouble_during_job;   /* function-gone/host-driver-took while a
                                     * job ran: judged again when it ends */
         /* host drivers taking its functions back (manager-udev.c): after
@@ -53,6 +56,8 @@ typedef struct ManagedReservation {
 typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
+        char bus_id[33];           /* sd_bus_get_bus_id(), 32 hex digits */
+        sd_event_source *startup_finish;
         struct udev *udev;
 
         Topology *topology;
@@ -226,6 +231,17 @@ int manager_reset(Manager *m, const PciAddress *a, uid_t caller, sd_bus_message 
  * journaled operation, then binds the functions of prepared reservations
  * that are not on their vfio driver (boot). */
 int manager_reconcile(Manager *m);
+/* Start-up, right after the bus is open: tracks the owners of transient
+ * reservations again, marks the orphans, drops orphans that hold nothing. */
+int manager_track_owners(Manager *m);
+/* Start-up, before reconciliation: a reservation with a function that is
+ * not as reserved is degraded, as when that happens at run time. */
+void manager_reservations_check_present(Manager *m);
+/* The owner of a transient reservation is gone: give back and delete. */
+void manager_reservation_owner_gone(Manager *m, ManagedReservation *mr);
+/* After READY, on the event loop: orphans given back through the job
+ * queue, Conflict signals of what was missing at start. */
+void manager_startup_finish(Manager *m);
 const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
 
 /* Binds one function of a prepared reservation back to its vfio driver

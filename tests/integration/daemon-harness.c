@@ -478,6 +478,25 @@ int harness_run_ctl_as_nobody(Harness *h, const char *const *args, gchar **out, 
         return run_ctl(h, TRUE, args, out, err);
 }
 
+GSubprocess *harness_spawn_ctl(Harness *h, const char *const *args, const char *output_path) {
+        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        GSubprocess *p;
+
+        g_ptr_array_add(argv, g_build_filename(env_or_die("PCI_ASSIGND_BUILD_ROOT"), "src", "ctl",
+                                               "pci-assignctl", NULL));
+        for (const char *const *a = args; *a; a++)
+                g_ptr_array_add(argv, g_strdup(*a));
+        g_ptr_array_add(argv, NULL);
+        g_subprocess_launcher_setenv(l, "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
+        g_subprocess_launcher_unsetenv(l, "LD_PRELOAD");
+        g_subprocess_launcher_set_stdout_file_path(l, output_path);
+        p = g_subprocess_launcher_spawnv(l, (const gchar *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        return p;
+}
+
 /* ---- the fake kernel ---- */
 
 static gchar *fakekernel_library(void) {

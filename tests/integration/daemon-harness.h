@@ -69,6 +69,9 @@ GVariant *harness_get_all(Harness *h, const char *path, const char *iface);
 int harness_run_ctl(Harness *h, const char *const *argv, gchar **out, gchar **err);
 /* The same as an unprivileged user (uid/gid 65534, through setpriv). */
 int harness_run_ctl_as_nobody(Harness *h, const char *const *argv, gchar **out, gchar **err);
+/* Starts pci-assignctl with argv on the test bus in the background, its
+ * stdout and stderr into output_path. */
+GSubprocess *harness_spawn_ctl(Harness *h, const char *const *argv, const char *output_path);
 
 /* Extra environment for the next daemon start (NULL-terminated KEY, VALUE, ...) */
 void harness_set_env(Harness *h, const char *key, const char *value);
