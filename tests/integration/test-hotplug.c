@@ -1652,6 +1652,105 @@ static void test_reserved_removed_prepared(void) {
         harness_free(h);
 }
 
+/* ---- 5d. missing at start-up ----
+ *
+ * A reserved function that vanished while the daemon was down is the
+ * same loss as at run time: the reservation starts degraded, with
+ * LastError, and a Conflict is sent once the daemon owns its name (a
+ * connection that listens to org.pciassign1 only gets signals its owner
+ * sends, so one sent before would not reach it).  A restart while
+ * degraded keeps it so; the function coming back returns it to where it
+ * was (prepared: the state to return to is stored). */
+
+static void on_conflict(GDBusConnection *c, const gchar *sender, const gchar *path, const gchar *iface,
+                        const gchar *member, GVariant *params, gpointer user_data) {
+        g_ptr_array_add(user_data, g_variant_print(params, TRUE));
+}
+
+static void wait_conflicts(GPtrArray *seen, guint n) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) WAIT_MS * 1000 * (under_wrapper() ? 4 : 1);
+
+        while (seen->len < n) {
+                if (g_get_monotonic_time() > deadline)
+                        g_error("%u Conflict signal(s) from org.pciassign1, not %u", seen->len, n);
+                if (!g_main_context_iteration(NULL, FALSE))
+                        g_usleep(2000);
+        }
+}
+
+static void test_missing_at_start(void) {
+        Harness *h = start(TRUE);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDBusConnection) listener = NULL;
+        g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GVariant) id = NULL;
+        g_autofree gchar *rpath = NULL, *syspath = tb_syspath(h, NIC3), *le = NULL, *stored = NULL;
+        guint sub;
+
+        rpath = reserve(h, "vm1", NIC3);
+        res_call_ok(h, rpath, "Prepare");
+        g_assert_true(wait_testbed_driver(h, NIC3, "vfio-pci"));
+        harness_stop_daemon(h);
+
+        listener = g_dbus_connection_new_for_address_sync(h->bus_address,
+                                                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                                  G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                          NULL, NULL, &error);
+        g_assert_no_error(error);
+        sub = g_dbus_connection_signal_subscribe(listener, "org.pciassign1", MANAGER_IFACE, "Conflict", MANAGER_PATH,
+                                                 NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_conflict, seen, NULL);
+        /* a round trip: the match is in place before the daemon starts */
+        id = g_dbus_connection_call_sync(listener, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "GetId", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                         &error);
+        g_assert_no_error(error);
+
+        /* gone while the daemon is down: no uevent reaches anyone */
+        tb_delete(h, syspath);
+        harness_fakekernel_log_clear(h);
+        for (guint round = 1; round <= 2; round++) {
+                harness_start_daemon(h, no_args);
+                wait_conflicts(seen, round);
+                g_test_message("Conflict %u: %s", round, (const char *) seen->pdata[round - 1]);
+                g_assert_nonnull(strstr(seen->pdata[round - 1], "'" NIC3 "', 'r1', '" NIC3 " is not present at start-up'"));
+                assert_res_state(h, rpath, "degraded");
+                g_clear_pointer(&le, g_free);
+                le = prop_s(h, rpath, RES_IFACE, "LastError");
+                g_assert_cmpstr(le, ==, NIC3 " is not present at start-up");
+                g_assert_false(dev_b(h, NIC3, "Present"));
+                {
+                        g_autofree gchar *log = harness_fakekernel_log(h);
+                        g_assert_cmpstr(log, ==, "");
+                }
+                /* round 2: a restart while degraded */
+                if (round == 1)
+                        harness_stop_daemon(h);
+        }
+        {
+                g_autofree gchar *file = g_build_filename(h->state_dir, "state.json", NULL);
+                g_assert_true(g_file_get_contents(file, &stored, NULL, NULL));
+                g_assert_nonnull(strstr(stored, "\"return_to\": \"prepared\""));
+        }
+
+        readd_nic3(h, 0);
+        if (!wait_testbed_driver(h, NIC3, "vfio-pci"))
+                g_error("%s is not on vfio-pci again", NIC3);
+        for (int i = 0; i < 100; i++) {
+                g_autofree gchar *st = prop_s(h, rpath, RES_IFACE, "State");
+                if (g_str_equal(st, "prepared"))
+                        break;
+                g_usleep(50 * 1000);
+        }
+        assert_res_state(h, rpath, "prepared");
+        g_clear_pointer(&le, g_free);
+        le = prop_s(h, rpath, RES_IFACE, "LastError");
+        g_assert_cmpstr(le, ==, "");
+
+        g_dbus_connection_signal_unsubscribe(listener, sub);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
 /* ---- 5c. the object that stays: its const properties ----
  *
  * A reserved function that goes keeps its object (Present=false) and gets
@@ -2399,6 +2498,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/hotplug/reserved-removed", test_reserved_removed);
         g_test_add_func("/hotplug/reserved-removed/prepared", test_reserved_removed_prepared);
         g_test_add_func("/hotplug/reserved-removed/const-properties", test_reserved_const_properties);
+        g_test_add_func("/hotplug/missing-at-start", test_missing_at_start);
         g_test_add_func("/hotplug/different-device", test_different_device);
         g_test_add_func("/hotplug/host-driver-takes-prepared", test_host_driver_takes_prepared);
         g_test_add_func("/hotplug/host-driver-takes-prepared/rebind-fails",

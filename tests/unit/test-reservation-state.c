@@ -198,6 +198,36 @@ static void test_invalid(void) {
         g_assert_null(reservation_event_to_string(_RESERVATION_EVENT_MAX));
 }
 
+/* org.pciassign1(5) shows the table the daemon runs: the literal block
+ * after "## Transitions" must be what reservation_state_table_format()
+ * prints. */
+static void test_manual(void) {
+        const char *root = g_getenv("PCI_ASSIGND_SOURCE_ROOT");
+        g_autofree gchar *path = NULL, *text = NULL, *want = NULL;
+        const char *sec, *open, *close;
+        g_autofree gchar *block = NULL;
+        size_t n;
+
+        g_assert_nonnull(root);
+        path = g_build_filename(root, "man", "org.pciassign1.5.scd", NULL);
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        sec = strstr(text, "\n## Transitions\n");
+        g_assert_nonnull(sec);
+        open = strstr(sec, "\n```\n");
+        g_assert_nonnull(open);
+        open += 5;
+        close = strstr(open, "```\n");
+        g_assert_nonnull(close);
+        block = g_strndup(open, (gsize) (close - open));
+
+        n = reservation_state_table_format(NULL, 0);
+        want = g_malloc(n + 1);
+        g_assert_cmpuint(reservation_state_table_format(want, n + 1), ==, n);
+        if (!g_str_equal(block, want))
+                g_error("the transition table in %s differs from the daemon's; it should read:\n%s", path, want);
+}
+
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/reservation-state/closed", test_closed);
@@ -206,5 +236,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservation-state/in-use-while-degraded", test_in_use_while_degraded);
         g_test_add_func("/reservation-state/jobs", test_jobs);
         g_test_add_func("/reservation-state/invalid", test_invalid);
+        g_test_add_func("/reservation-state/manual", test_manual);
         return g_test_run();
 }
