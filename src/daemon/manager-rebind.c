@@ -1256,6 +1256,11 @@ int manager_reset(Manager *m, const PciAddress *a, uid_t caller, sd_bus_message 
                 return sd_bus_error_setf(error, BUS_ERROR_OPERATION_FAILED,
                                          "%s has no reset method (the kernel offers none)", d->name);
 
+        /* any reset of a PF resets its VFs */
+        if (manager_vf_reset_conflicts(m, d, mr, caller, unsafe, sizeof unsafe) > 0)
+                return sd_bus_error_setf(error, BUS_ERROR_UNSAFE_RESET,
+                                         "A reset of %s would also reset its VFs %s", d->name, unsafe);
+
         /* The kernel tries the methods in order and falls back to the next
          * on ENOTTY: with `bus` listed at all, a bus reset may happen. */
         for (char **s = d->reset_methods; s && *s; s++)
