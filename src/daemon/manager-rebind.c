@@ -26,6 +26,7 @@
 #include "job-queue.h"
 #include "log.h"
 #include "manager-dbus.h"
+#include "reservation-dbus.h"
 #include "manager.h"
 #include "store.h"
 
@@ -852,12 +853,14 @@ static void job_done(Job *j, int result) {
                                           what, reservation_state_to_string(mr->data->state));
                         if (r == -EBUSY && changed) {
                                 (void) manager_save_reservations(m);
+                                manager_invalidate_verdicts(m);
                                 manager_dbus_reservation_changed(m, mr);
                         }
                 } else if (changed) {
                         r = manager_save_reservations(m);
                         if (r < 0)
                                 log_error_errno(r, "Failed to store the end of %s: %m", what);
+                        manager_invalidate_verdicts(m);
                         manager_dbus_reservation_changed(m, mr);
                 }
                 /* a function went (or a host driver took one) while the

@@ -9,6 +9,7 @@
 #include "bus-errors.h"
 #include "log.h"
 #include "manager-dbus.h"
+#include "reservation-dbus.h"
 #include "manager.h"
 #include "store.h"
 
@@ -114,6 +115,7 @@ int manager_reservation_apply(Manager *m, ManagedReservation *mr, ReservationEve
                         return r;
                 }
         }
+        manager_invalidate_verdicts(m);
         manager_dbus_reservation_changed(m, mr);
         return r < 0 ? r : 0;
 }
@@ -764,6 +766,10 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
         log_info("Reservation %s created for \"%s\" (uid %u): %zu function(s)%s.", mr->data->id,
                  mr->data->owner, (unsigned) mr->data->owner_uid, mr->data->n_functions,
                  mr->data->persistent ? "" : ", transient");
+        /* the placeholders of absent functions exist before anyone looks
+         * them up */
+        manager_sync_missing(m);
+        manager_invalidate_verdicts(m);
         manager_dbus_reservation_added(m, mr);
         *ret = mr;
         return 0;
@@ -798,6 +804,7 @@ int manager_release(Manager *m, ManagedReservation *mr, sd_bus_error *error) {
                                          "Cannot store the release in %s: %s", m->state_dir, strerror(-r));
         }
         log_info("Reservation %s of \"%s\" released.", mr->data->id, mr->data->owner);
+        manager_invalidate_verdicts(m);
         manager_dbus_reservation_removed(m, mr);
         managed_reservation_free(mr);
         manager_sync_missing(m);

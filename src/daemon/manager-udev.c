@@ -23,6 +23,7 @@
 
 #include "describe.h"
 #include "log.h"
+#include "device-dbus.h"
 #include "manager-dbus.h"
 #include "manager.h"
 
@@ -150,8 +151,10 @@ static void device_appeared(Manager *m, PciDevice *d) {
          * bind event then changes nothing in the model.  Say it here, so
          * that every bind a subscriber could not see otherwise is a
          * DriverChanged (a placeholder has no driver). */
-        if (d->driver && *d->driver)
+        if (d->driver && *d->driver) {
+                manager_device_dirty(m, &d->address);
                 manager_dbus_emit_driver_changed(m, &d->address, "", d->driver);
+        }
         dirty_related(m, d);
         if (was_missing)
                 manager_device_dirty(m, &d->address);
@@ -199,6 +202,7 @@ static bool takeover_may_rebind(Manager *m, ManagedReservation *mr) {
 static void driver_changed(Manager *m, const PciDevice *d, const char *old, const char *new) {
         ManagedReservation *mr = NULL;
 
+        manager_device_dirty(m, &d->address);
         manager_dbus_emit_driver_changed(m, &d->address, old, new);
         if (!reservation_id_of(m, &d->address, &mr) || !driver_is_host(new) || mr->jobs > 0)
                 return;

@@ -491,3 +491,17 @@ int manager_startup(Manager *m) {
 
         return 0;
 }
+
+const char *manager_host_driver(Manager *m, const PciDevice *d) {
+        ReservationFunction *f = NULL;
+        const DetachedFunction *df;
+
+        if (manager_reservation_of(m, &d->address, &f) && f->host_driver)
+                return f->host_driver;
+        df = manager_find_detached(m, &d->address);
+        if (df)
+                return df->host_driver;
+        if (d->driver && !pci_driver_is_vfio(d->driver) && !streq(d->driver, "pci-stub"))
+                return d->driver;
+        return NULL;
+}

@@ -51,8 +51,8 @@ typedef struct ManagedReservation {
 #define TAKEOVER_WINDOW_USEC (60ULL * 1000000ULL)
 
 /* The daemon's state: the model of the host and the connections that feed
- * and export it.  D-Bus objects (src/dbus/) read it; only the manager
- * changes it. */
+ * and export it.  D-Bus objects (the *-dbus.c files) read it; only the
+ * manager changes it. */
 typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
@@ -243,6 +243,13 @@ void manager_reservation_owner_gone(Manager *m, ManagedReservation *mr);
  * queue, Conflict signals of what was missing at start. */
 void manager_startup_finish(Manager *m);
 const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
+
+/* The one decision of the driver a function is given back to (HostDriver,
+ * Describe, and every give-back of Unprepare, Release and Reattach):
+ * the host driver recorded with its reservation at Reserve; else the one
+ * recorded by Detach; else the bound driver unless it is one of ours
+ * (vfio, pci-stub).  NULL: none known, the kernel chooses (drivers_probe). */
+const char *manager_host_driver(Manager *m, const PciDevice *d);
 
 /* Binds one function of a prepared reservation back to its vfio driver
  * (a host driver took it, or it came back), through the job queue; it is

@@ -8,8 +8,11 @@
 #include "bus-polkit.h"
 #include "config.h"
 #include "describe.h"
+#include "device-dbus.h"
+#include "group-dbus.h"
 #include "log.h"
 #include "manager-dbus.h"
+#include "reservation-dbus.h"
 
 /* Every address a caller hands us goes through here: the only way from a
  * D-Bus string to a model lookup (and so to any sysfs path). */
@@ -510,7 +513,7 @@ static json_object *describe_device_full(Manager *m, const PciDevice *d) {
                 return NULL;
         mr = manager_reservation_of(m, &d->address, &f);
         json_object_object_add(o, "present", json_object_new_boolean(!d->missing));
-        json_object_object_add(o, "host_driver", json_object_new_string(device_host_driver(m, d)));
+        json_object_object_add(o, "host_driver", json_object_new_string(strempty(manager_host_driver(m, d))));
         json_object_object_add(o, "reservation", mr ? json_object_new_string(mr->data->id) : NULL);
         json_object_object_add(o, "assigned", json_object_new_boolean(f && f->assigned));
         if (manager_verdict(m, &d->address, "", &v) >= 0) {
@@ -688,4 +691,30 @@ int manager_dbus_export(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to register the ObjectManager: %m");
         return 0;
+}
+
+/* ---- signals of the Manager about functions (manager-udev.c, jobs) ---- */
+
+void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new) {
+        char buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "DriverChanged", "sss",
+                               pci_address_format(a, buf), strempty(old), strempty(new));
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit DriverChanged for %s: %m", buf);
+}
+
+void manager_dbus_emit_conflict(Manager *m, const PciAddress *a, const char *id, const char *message) {
+        char buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "Conflict", "sss",
+                               pci_address_format(a, buf), strempty(id), strempty(message));
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit Conflict for %s: %m", buf);
 }
