@@ -159,7 +159,7 @@ int rtnl_parse_routes(const void *buf, size_t size, RtnlRoute **ret, size_t *ret
                         /* another family's route (MPLS, IPMR) or a short
                          * one: nothing the host reaches a NIC through */
                         continue;
-                if (GROW(routes, alloc, n + 1) < 0) {
+                if (GREEDY_REALLOC(routes, alloc, n + 1) < 0) {
                         free(rt.oifs);
                         r = -ENOMEM;
                         goto fail;
@@ -215,7 +215,7 @@ int rtnl_dump_routes(void **ret_buf, size_t *ret_len) {
                 const struct nlmsghdr *h;
                 ssize_t k, left;
 
-                if (GROW(buf, alloc, len + 65536) < 0)
+                if (GREEDY_REALLOC(buf, alloc, len + 65536) < 0)
                         return -ENOMEM;
                 k = recv(fd, buf + len, 65536, 0);
                 if (k < 0) {
@@ -412,7 +412,7 @@ int read_routes_file(Context *c, const char *path) {
         for (;;) {
                 size_t k;
 
-                if (GROW(buf, alloc, len + 65536) < 0)
+                if (GREEDY_REALLOC(buf, alloc, len + 65536) < 0)
                         return -ENOMEM;
                 k = fread(buf + len, 1, 65536, f);
                 len += k;

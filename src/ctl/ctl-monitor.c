@@ -51,10 +51,6 @@ static const struct {
         { "Conflict",           "sss", { "address", "reservation_id", "message" } },
 };
 
-static int out_of_memory(void) {
-        return log_error_errno(-ENOMEM, "Out of memory.");
-}
-
 /* Local time with microseconds and the UTC offset:
  * 2024-05-01T12:00:00.123456+02:00 (ISO 8601). */
 static int format_now(char *buf, size_t size) {
@@ -270,7 +266,7 @@ static int monitor_emit(Monitor *mon, json_object *j, const char *note) {
         else
                 line = human = format_human(j, note);
         if (!line)
-                return out_of_memory();
+                return ctl_out_of_memory();
 
         if (puts(line) < 0 || fflush(stdout) != 0) {
                 mon->result = log_error_errno(-errno ?: -EIO, "Failed to write output: %s", strerror(errno ?: EIO));

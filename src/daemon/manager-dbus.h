@@ -12,6 +12,10 @@
 /* Registers every vtable, enumerator and the ObjectManager. */
 int manager_dbus_export(Manager *m);
 
+/* The read-only refusal of every mutating method, before polkit is asked
+ * (the model's job functions refuse again when there is no job queue). */
+int manager_dbus_refuse_read_only(Manager *m, sd_bus_error *error);
+
 void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new);
 void manager_dbus_emit_conflict(Manager *m, const PciAddress *a, const char *id, const char *message);
 

@@ -22,6 +22,7 @@
 
 #include "bus-errors.h"
 #include "config.h"
+#include "detached-store.h"
 #include "fileio.h"
 #include "job-queue.h"
 #include "log.h"
@@ -31,7 +32,6 @@
 #include "store.h"
 
 #define DRIVER_BUF 128
-#define DETACHED_FILE_NAME "detached.json"
 
 typedef enum RebindKind {
         REBIND_PREPARE,
@@ -556,114 +556,46 @@ static int reset_work(Job *j) {
 /* ---- the detached-functions file ---- */
 
 const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a) {
-        for (size_t i = 0; i < m->n_detached; i++)
-                if (pci_address_compare(&m->detached[i].address, a) == 0)
-                        return &m->detached[i];
-        return NULL;
+        return detached_find(m->detached, m->n_detached, a);
 }
 
-static void detached_remove(Manager *m, const PciAddress *a) {
-        for (size_t i = 0; i < m->n_detached; i++)
-                if (pci_address_compare(&m->detached[i].address, a) == 0) {
-                        free(m->detached[i].host_driver);
-                        memmove(m->detached + i, m->detached + i + 1, (m->n_detached - i - 1) * sizeof(*m->detached));
-                        m->n_detached--;
-                        return;
-                }
+static void detached_forget(Manager *m, const PciAddress *a) {
+        detached_remove(m->detached, &m->n_detached, a);
 }
 
-static int detached_add(Manager *m, const PciAddress *a, const char *host_driver) {
-        DetachedFunction *nv;
-        char *h = NULL;
-
-        if (host_driver && !(h = strdup(host_driver)))
-                return -ENOMEM;
-        detached_remove(m, a);
-        nv = realloc(m->detached, (m->n_detached + 1) * sizeof(*nv));
-        if (!nv) {
-                free(h);
-                return -ENOMEM;
-        }
-        m->detached = nv;
-        m->detached[m->n_detached++] = (DetachedFunction) { .address = *a, .host_driver = h };
-        return 0;
+static int detached_record(Manager *m, const PciAddress *a, const char *host_driver) {
+        return detached_add(&m->detached, &m->n_detached, a, host_driver);
 }
 
 static void detached_free_all(Manager *m) {
-        for (size_t i = 0; i < m->n_detached; i++)
-                free(m->detached[i].host_driver);
-        free(m->detached);
+        detached_free(m->detached, m->n_detached);
         m->detached = NULL;
         m->n_detached = 0;
 }
 
-static int detached_save(Manager *m) {
-        json_object *root = json_object_new_object(), *list = json_object_new_array();
-        const char *text;
-        char buf[PCI_ADDRESS_STRLEN];
+static int detached_store(Manager *m) {
         int r;
 
-        if (!root || !list) {
-                json_object_put(root);
-                json_object_put(list);
-                return -ENOMEM;
-        }
-        json_object_object_add(root, "format", json_object_new_int(1));
-        json_object_object_add(root, "functions", list);
-        for (size_t i = 0; i < m->n_detached; i++) {
-                json_object *o = json_object_new_object();
-
-                json_object_object_add(o, "address", json_object_new_string(pci_address_format(&m->detached[i].address, buf)));
-                json_object_object_add(o, "host_driver",
-                                       m->detached[i].host_driver ? json_object_new_string(m->detached[i].host_driver) : NULL);
-                json_object_array_add(list, o);
-        }
-        text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
         if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
                 r = negative_errno();
         else
-                r = write_file_atomic(m->runtime_dir, DETACHED_FILE_NAME, text, strlen(text), 0644);
-        json_object_put(root);
+                r = detached_save(m->runtime_dir, m->detached, m->n_detached);
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/%s (Reattach after a restart will let the kernel "
                                   "choose the driver): %m", m->runtime_dir, DETACHED_FILE_NAME);
         return r;
 }
 
-static void detached_load(Manager *m) {
-        _cleanup_free_ char *path = NULL;
-        json_object *root, *list;
+static void detached_read(Manager *m) {
+        int r;
 
-        if (asprintf(&path, "%s/%s", m->runtime_dir, DETACHED_FILE_NAME) < 0)
-                return (void) log_oom();
-        if (access(path, F_OK) < 0)
-                return;
-        root = json_object_from_file(path);
-        if (!root || !json_object_object_get_ex(root, "functions", &list) ||
-            !json_object_is_type(list, json_type_array)) {
-                log_warning("%s is unreadable; forgetting which drivers detached functions came from.", path);
-                json_object_put(root);
-                return;
-        }
-        for (size_t i = 0; i < json_object_array_length(list); i++) {
-                json_object *o = json_object_array_get_idx(list, i), *ja, *jh;
-                PciAddress a;
-                const char *h = NULL;
-
-                if (!json_object_object_get_ex(o, "address", &ja) || !json_object_is_type(ja, json_type_string) ||
-                    pci_address_parse(json_object_get_string(ja), &a) < 0)
-                        continue;
-                if (json_object_object_get_ex(o, "host_driver", &jh) && json_object_is_type(jh, json_type_string)) {
-                        h = json_object_get_string(jh);
-                        if (!driver_name_is_valid(h))
-                                continue;
-                }
-                if (detached_add(m, &a, h) < 0) {
-                        log_oom();
-                        break;
-                }
-        }
-        json_object_put(root);
+        r = detached_load(m->runtime_dir, &m->detached, &m->n_detached);
+        if (r == -EPROTONOSUPPORT)
+                log_warning("%s/%s was written by a newer pci-assignd; forgetting which drivers detached "
+                            "functions came from.", m->runtime_dir, DETACHED_FILE_NAME);
+        else if (r < 0)
+                log_warning_errno(r, "%s/%s is unreadable (%m); forgetting which drivers detached functions "
+                                  "came from.", m->runtime_dir, DETACHED_FILE_NAME);
 }
 
 /* ---- main loop: submission, deadline, completion ---- */
@@ -884,11 +816,11 @@ static void job_done(Job *j, int result) {
                 /* Record where it came from: a host driver, or none.  One
                  * that was on our drivers already keeps an earlier record,
                  * or gets none (Reattach then lets the kernel choose). */
-                if (!driver_is_ours(f->before) && detached_add(m, &f->address, f->before[0] ? f->before : NULL) >= 0)
-                        (void) detached_save(m);
+                if (!driver_is_ours(f->before) && detached_record(m, &f->address, f->before[0] ? f->before : NULL) >= 0)
+                        (void) detached_store(m);
         } else if (rj->kind == REBIND_REATTACH && !rj->error_name) {
-                detached_remove(m, &rj->functions[0].address);
-                (void) detached_save(m);
+                detached_forget(m, &rj->functions[0].address);
+                (void) detached_store(m);
         }
 
         if (rj->error_name)
@@ -1051,7 +983,9 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
 
                 if (!d)
                         continue;
-                r = rebind_function_init(&rj->functions[rj->n++], d, f->host_driver, false);
+                /* the one host-driver decision (manager_host_driver()):
+                 * where Unprepare, Release and a rollback give it back */
+                r = rebind_function_init(&rj->functions[rj->n++], d, manager_host_driver(m, d), false);
                 if (r < 0) {
                         rebind_job_free(rj);
                         return r;
@@ -1136,12 +1070,7 @@ int manager_detach(Manager *m, const PciAddress *a, const char *driver, uid_t ca
         r = check_writable(m, error);
         if (r < 0)
                 return r;
-        if (!driver || !*driver)
-                driver = "vfio-pci";
-        if (!driver_name_is_valid(driver) || !(pci_driver_is_vfio(driver) || streq(driver, "pci-stub")))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid driver \"%.64s\": expected vfio-pci, a vfio variant driver or pci-stub",
-                                         driver);
+        /* driver: checked by the bus layer (manager-dbus.c) */
         d = find_present(m, a, error);
         if (!d)
                 return -ENODEV;
@@ -1188,8 +1117,8 @@ int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice 
 }
 
 int manager_reattach(Manager *m, const PciAddress *a, sd_bus_message *msg, sd_bus_error *error) {
-        const DetachedFunction *df;
         ManagedReservation *mr;
+        const char *host;
         PciDevice *d;
         int r;
 
@@ -1204,14 +1133,11 @@ int manager_reattach(Manager *m, const PciAddress *a, sd_bus_message *msg, sd_bu
                 return sd_bus_error_setf(error, BUS_ERROR_ALREADY_RESERVED,
                                          "%s belongs to reservation %s of %s; use its Unprepare or Release", d->name,
                                          mr->data->id, mr->data->owner);
-        df = manager_find_detached(m, a);
-        if (df)
-                return single_job(m, REBIND_REATTACH, d, NULL, df->host_driver, false, msg);
-        if (d->driver && !driver_is_ours(d->driver))
-                /* on a host driver and not detached by us: nothing to do */
-                return single_job(m, REBIND_REATTACH, d, NULL, d->driver, false, msg);
-        /* detached before we knew it: let the kernel choose */
-        return single_job(m, REBIND_REATTACH, d, NULL, NULL, true, msg);
+        /* the one host-driver decision: Detach's record, else a host
+         * driver it is on (nothing to do); with neither it was detached
+         * before we knew it: let the kernel choose (reprobe) */
+        host = manager_host_driver(m, d);
+        return single_job(m, REBIND_REATTACH, d, NULL, host, !host && !manager_find_detached(m, a), msg);
 }
 
 int manager_reset(Manager *m, const PciAddress *a, uid_t caller, sd_bus_message *msg, sd_bus_error *error) {
@@ -1293,7 +1219,7 @@ int manager_rebind_start(Manager *m) {
         r = job_queue_new(m->event, &m->jobs);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the job queue: %m");
-        detached_load(m);
+        detached_read(m);
         return 0;
 }
 
@@ -1467,8 +1393,8 @@ int manager_reconcile(Manager *m) {
         for (size_t i = m->n_detached; i > 0; i--) {
                 PciDevice *d = topology_find(m->topology, &m->detached[i - 1].address);
                 if (!d || !driver_is_ours(d->driver)) {
-                        detached_remove(m, &m->detached[i - 1].address);
-                        (void) detached_save(m);
+                        detached_forget(m, &m->detached[i - 1].address);
+                        (void) detached_store(m);
                 }
         }
         manager_invalidate_verdicts(m);

@@ -31,14 +31,8 @@ void manager_device_dirty(Manager *m, const PciAddress *a) {
         for (size_t i = 0; i < m->n_dirty; i++)
                 if (pci_address_equal(&m->dirty[i], a))
                         return;
-        if (m->n_dirty == m->n_dirty_alloc) {
-                size_t na = m->n_dirty_alloc ? m->n_dirty_alloc * 2 : 16;
-                PciAddress *nv = realloc(m->dirty, na * sizeof(*nv));
-                if (!nv)
-                        return (void) log_oom();
-                m->dirty = nv;
-                m->n_dirty_alloc = na;
-        }
+        if (GREEDY_REALLOC(m->dirty, m->n_dirty_alloc, m->n_dirty + 1) < 0)
+                return (void) log_oom();
         m->dirty[m->n_dirty++] = *a;
         if (m->flush_source)
                 (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);

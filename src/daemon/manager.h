@@ -5,6 +5,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "detached-store.h"
 #include "host-usage.h"
 #include "reservation-state.h"
 #include "reservation.h"
@@ -17,14 +18,6 @@ typedef struct PolkitRegistry PolkitRegistry;
 typedef struct VerdictCache VerdictCache;
 typedef struct JobQueue JobQueue;
 typedef struct RebindJob RebindJob;
-
-/* A function detached by Manager.Detach (no reservation): the driver to
- * give it back to.  Kept in $RUNTIME_DIRECTORY/detached.json, so a daemon
- * restart remembers it; a reboot gives every function back anyway. */
-typedef struct DetachedFunction {
-        PciAddress address;
-        char *host_driver;         /* NULL: none known (let the kernel choose) */
-} DetachedFunction;
 
 /* A reservation as the daemon holds it: the data (stored) plus what only
  * lives while the daemon runs. */
@@ -93,7 +86,7 @@ typedef struct Manager {
         SysfsContext sysfs;
         char *dev_root;            /* "/dev" */
 
-        DetachedFunction *detached;
+        DetachedFunction *detached;   /* Manager.Detach (detached-store.h) */
         size_t n_detached;
 
         /* udev (manager-udev.c) */
@@ -210,6 +203,10 @@ void manager_remove_reservation(Manager *m, ManagedReservation *r);
 ManagedReservation *managed_reservation_free(ManagedReservation *r);
 void manager_sync_missing(Manager *m);
 
+/* Present and missing functions merged in address order: start with
+ * *i = *j = 0; NULL after the last. */
+const PciDevice *manager_next_device(Manager *m, size_t *i, size_t *j);
+
 /* Looks a function up among present and missing ones. */
 PciDevice *manager_find_device(Manager *m, const PciAddress *a);
 
@@ -280,6 +277,9 @@ bool manager_function_resets_alone(const PciDevice *d);
 /* Queues one PropertiesChanged of the function for the end of the
  * main-loop iteration (several changes: one signal). */
 void manager_device_dirty(Manager *m, const PciAddress *a);
+
+/* Describe()'s JSON text (describe.c builds each part), malloc'd */
+int manager_describe(Manager *m, char **ret);
 
 /* A status line for sd_notify STATUS= */
 void manager_status(Manager *m, char *buf, size_t size);

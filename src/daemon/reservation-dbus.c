@@ -186,8 +186,11 @@ static int verify_reservation_access(sd_bus_message *msg, ManagedReservation *mr
  * owner-or-polkit check.  Returns < 0 (error set), 0 (polkit will answer
  * and the call is dispatched again: return 1 from the handler), or 1. */
 static int reservation_method_prologue(sd_bus_message *msg, ManagedReservation *mr, sd_bus_error *error) {
-        if (mr->manager->read_only)
-                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        int r;
+
+        r = manager_dbus_refuse_read_only(mr->manager, error);
+        if (r < 0)
+                return r;
         return verify_reservation_access(msg, mr, error);
 }
 
