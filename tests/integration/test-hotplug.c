@@ -1751,6 +1751,239 @@ static void test_missing_at_start(void) {
         harness_free(h);
 }
 
+/* ---- 5e. re-plug while in use ----
+ *
+ * MF0 + MF1 (one multifunction device, group 22) in use by a guest; MF1
+ * goes (rescan, a slot power cycle) and comes back with e1000e bound, as
+ * the kernel probes it.  While it is gone the reservation is degraded and
+ * Prepare, Unprepare and Release are refused (the guest may still run).
+ * When it is back, only MF1 is bound to vfio-pci again; MF0, which the
+ * guest kept, is never written to; MF1 is reset only when every reset
+ * method it has touches nothing but itself (first with "pm", which is
+ * not: no reset; then with "flr": reset); the reservation is in-use again. */
+
+#define MF0 "0000:0b:00.0"
+#define MF1 "0000:0b:00.1"
+#define MF_GROUP 22
+
+static void readd_function(Harness *h, const char *addr, int group, const char *const *attrs) {
+        g_autofree gchar *para = testbed_paragraph(addr);
+        const char *devpath = strstr(para, "P: ") + 3;
+        g_autofree gchar *dp = g_strndup(devpath, (gsize) (strchr(devpath, '\n') - devpath));
+        Edit e = { .devpath = dp, .group = group, .attrs = attrs };
+        g_autofree gchar *record = record_edit(para, &e), *syspath = g_strconcat("/sys", dp, NULL);
+
+        harness_add_devices(h, record);
+        tb_link_driver(h, syspath, "e1000e");
+        g_assert_cmpuint(harness_uevent(h, syspath, "add"), ==, 1);
+        g_assert_cmpuint(harness_uevent(h, syspath, "bind"), ==, 1);
+}
+
+static void res_call_fails(Harness *h, const char *path, const char *method, const char *error_name) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = harness_call(h, path, RES_IFACE, method, NULL, NULL, &error);
+        g_autofree gchar *remote = NULL;
+
+        g_assert_null(r);
+        g_assert_nonnull(error);
+        remote = g_dbus_error_get_remote_error(error);
+        g_assert_cmpstr(remote, ==, error_name);
+}
+
+static void wait_res_state(Harness *h, const char *rpath, const char *want) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) WAIT_MS * 1000 * (under_wrapper() ? 4 : 1);
+
+        for (;;) {
+                g_autofree gchar *st = prop_s(h, rpath, RES_IFACE, "State");
+                if (g_str_equal(st, want))
+                        return;
+                if (g_get_monotonic_time() > deadline)
+                        g_error("%s is %s, not %s", rpath, st, want);
+                if (!g_main_context_iteration(NULL, FALSE))
+                        g_usleep(2000);
+        }
+}
+
+static void test_replug_in_use(void) {
+        Harness *h = start(TRUE);
+        Rec *rec = rec_new(h);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        g_autofree gchar *rpath = NULL, *mf1_sys = tb_syspath(h, MF1);
+        GVariantBuilder fns, opts;
+
+        g_variant_builder_init(&fns, G_VARIANT_TYPE("a(sb)"));
+        g_variant_builder_add(&fns, "(sb)", MF0, TRUE);
+        g_variant_builder_add(&fns, "(sb)", MF1, TRUE);
+        g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
+        r = mgr(h, "Reserve", g_variant_new("(sa(sb)a{sv})", "vm1", &fns, &opts), "(o)", &error);
+        assert_ok(error, "Reserve");
+        g_variant_get(r, "(o)", &rpath);
+        res_call_ok(h, rpath, "Prepare");
+        g_clear_pointer(&r, g_variant_unref);
+        r = harness_call(h, rpath, RES_IFACE, "SetInUse", g_variant_new("(b)", TRUE), NULL, &error);
+        assert_ok(error, "SetInUse");
+        g_assert_true(wait_testbed_driver(h, MF0, "vfio-pci"));
+        g_assert_true(wait_testbed_driver(h, MF1, "vfio-pci"));
+
+        for (int round = 0; round < 2; round++) {
+                static const char *const flr[] = { "reset_method=flr\\n", NULL };
+                g_autofree gchar *log = NULL, *le = NULL;
+                guint from;
+
+                from = sync_daemon(h, rec);
+                harness_fakekernel_log_clear(h);
+                tb_remove(h, rec, mf1_sys);
+                rec_wait(rec, from, "ReservationChanged ('r1', 'degraded')");
+                assert_res_state(h, rpath, "degraded");
+                /* its guest may run: nothing that resets or unbinds */
+                res_call_fails(h, rpath, "Prepare", E("InUse"));
+                res_call_fails(h, rpath, "Unprepare", E("InUse"));
+                res_call_fails(h, rpath, "Release", E("InUse"));
+
+                readd_function(h, MF1, MF_GROUP, round == 0 ? NULL : flr);
+                if (!wait_testbed_driver(h, MF1, "vfio-pci"))
+                        g_error("%s is not on vfio-pci again", MF1);
+                wait_res_state(h, rpath, "in-use");
+                sync_daemon(h, rec);
+                log = harness_fakekernel_log(h);
+                g_test_message("round %d: the fake kernel was asked:\n%s", round, log);
+                g_assert_null(strstr(log, MF0));
+                g_assert_nonnull(strstr(log, "override " MF1 " \"vfio-pci\" ok"));
+                if (round == 0)
+                        g_assert_null(strstr(log, "reset " MF1));
+                else
+                        g_assert_nonnull(strstr(log, "reset " MF1 " \"1\" ok"));
+                assert_dev_s(h, MF0, "Driver", "vfio-pci");
+                le = prop_s(h, rpath, RES_IFACE, "LastError");
+                g_assert_cmpstr(le, ==, "");
+        }
+
+        rec_free(rec);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
+/* ---- 5f. a function goes while a job runs ----
+ *
+ * MF0 is removed while an Unprepare of MF0 + MF1 sleeps in MF1's slow
+ * unbind from vfio-pci (MF0 is back on e1000e by then): the reservation
+ * is degraded at once, and the job's own end, a success that alone would
+ * make it reserved, does not overwrite that: it ends degraded, with
+ * LastError naming MF0. */
+static void on_call_done(GObject *src, GAsyncResult *res, gpointer user_data) {
+        GVariant *r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(src), res, NULL);
+
+        if (r)
+                g_variant_unref(r);
+        *(gboolean *) user_data = TRUE;
+}
+
+static void test_gone_during_job(void) {
+        Harness *h = harness_new(TESTBED);
+        g_autofree gchar *delay = g_strdup_printf("unbind@vfio-pci:%s:%u", MF1, under_wrapper() ? 6000u : 2000u);
+        g_autofree gchar *rpath = NULL, *mf0_sys = NULL, *le = NULL, *flag = NULL, *log = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        GVariantBuilder fns, opts;
+        gboolean done = FALSE;
+        Rec *rec;
+
+        harness_use_fakekernel(h);
+        harness_set_env(h, "FAKEKERNEL_DELAY_MS", delay);
+        harness_start_daemon(h, no_args);
+        rec = rec_new(h);
+        mf0_sys = tb_syspath(h, MF0);
+        flag = harness_sys_path(h, ".fakekernel-delayed");
+
+        g_variant_builder_init(&fns, G_VARIANT_TYPE("a(sb)"));
+        g_variant_builder_add(&fns, "(sb)", MF0, TRUE);
+        g_variant_builder_add(&fns, "(sb)", MF1, TRUE);
+        g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
+        r = mgr(h, "Reserve", g_variant_new("(sa(sb)a{sv})", "vm1", &fns, &opts), "(o)", &error);
+        assert_ok(error, "Reserve");
+        g_variant_get(r, "(o)", &rpath);
+        res_call_ok(h, rpath, "Prepare");
+        g_dbus_connection_call(h->conn, "org.pciassign1", rpath, RES_IFACE, "Unprepare", NULL, NULL,
+                               G_DBUS_CALL_FLAGS_NONE, under_wrapper() ? 120000 : 30000, NULL, on_call_done, &done);
+        {
+                gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+                while (!g_file_test(flag, G_FILE_TEST_EXISTS)) {
+                        if (g_get_monotonic_time() > deadline)
+                                g_error("the slow reset never began:\n%s", harness_fakekernel_log(h));
+                        if (!g_main_context_iteration(NULL, FALSE))
+                                g_usleep(1000);
+                }
+        }
+        g_assert_true(wait_testbed_driver(h, MF0, "e1000e"));   /* given back: the job is at MF1 */
+        tb_remove(h, rec, mf0_sys);
+        harness_wait_for(&done, WAIT_MS);
+        g_assert_true(done);
+        sync_daemon(h, rec);
+        log = harness_fakekernel_log(h);
+        g_test_message("the fake kernel was asked:\n%s", log);
+        g_assert_nonnull(strstr(log, "probe drivers_probe \"" MF1 "\" ok"));   /* the job ended well */
+        assert_res_state(h, rpath, "degraded");
+        le = prop_s(h, rpath, RES_IFACE, "LastError");
+        g_test_message("LastError after the job: %s", le);
+        g_assert_nonnull(strstr(le, MF0));
+
+        rec_free(rec);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
+/* A transient reservation that is degraded (MF1 gone) when its owner
+ * leaves is given back as Release would (MF0 to e1000e), then deleted. */
+static void test_degraded_owner_gone(void) {
+        Harness *h = start(TRUE);
+        Rec *rec = rec_new(h);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        g_autoptr(GDBusConnection) client = NULL;
+        g_autofree gchar *rpath = NULL, *mf1_sys = tb_syspath(h, MF1);
+        GVariantBuilder fns, opts;
+        guint from;
+
+        client = g_dbus_connection_new_for_address_sync(h->bus_address,
+                                                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                        NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_variant_builder_init(&fns, G_VARIANT_TYPE("a(sb)"));
+        g_variant_builder_add(&fns, "(sb)", MF0, TRUE);
+        g_variant_builder_add(&fns, "(sb)", MF1, TRUE);
+        g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&opts, "{sv}", "persistent", g_variant_new_boolean(FALSE));
+        r = g_dbus_connection_call_sync(client, "org.pciassign1", "/org/pciassign1", "org.pciassign1.Manager",
+                                        "Reserve", g_variant_new("(sa(sb)a{sv})", "vm1", &fns, &opts),
+                                        G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(o)", &rpath);
+        g_clear_pointer(&r, g_variant_unref);
+        r = g_dbus_connection_call_sync(client, "org.pciassign1", rpath, RES_IFACE, "Prepare", NULL, NULL,
+                                        G_DBUS_CALL_FLAGS_NONE, under_wrapper() ? 120000 : 30000, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_true(wait_testbed_driver(h, MF0, "vfio-pci"));
+
+        from = sync_daemon(h, rec);
+        tb_remove(h, rec, mf1_sys);
+        rec_wait(rec, from, "ReservationChanged ('r1', 'degraded')");
+        harness_fakekernel_log_clear(h);
+        g_assert_true(g_dbus_connection_close_sync(client, NULL, &error));
+        g_assert_no_error(error);
+        rec_wait(rec, from, "ReservationRemoved ('r1', *)");
+        g_assert_true(wait_testbed_driver(h, MF0, "e1000e"));
+        {
+                g_autofree gchar *log = harness_fakekernel_log(h);
+                g_test_message("the fake kernel was asked:\n%s", log);
+                g_assert_nonnull(strstr(log, "unbind vfio-pci \"" MF0 "\" ok"));
+        }
+        rec_free(rec);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
 /* ---- 5c. the object that stays: its const properties ----
  *
  * A reserved function that goes keeps its object (Present=false) and gets
@@ -2499,6 +2732,9 @@ int main(int argc, char **argv) {
         g_test_add_func("/hotplug/reserved-removed/prepared", test_reserved_removed_prepared);
         g_test_add_func("/hotplug/reserved-removed/const-properties", test_reserved_const_properties);
         g_test_add_func("/hotplug/missing-at-start", test_missing_at_start);
+        g_test_add_func("/hotplug/replug-in-use", test_replug_in_use);
+        g_test_add_func("/hotplug/gone-during-job", test_gone_during_job);
+        g_test_add_func("/hotplug/degraded-owner-gone", test_degraded_owner_gone);
         g_test_add_func("/hotplug/different-device", test_different_device);
         g_test_add_func("/hotplug/host-driver-takes-prepared", test_host_driver_takes_prepared);
         g_test_add_func("/hotplug/host-driver-takes-prepared/rebind-fails",
