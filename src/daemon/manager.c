@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <libudev.h>
 #include <malloc.h>
@@ -571,4 +572,31 @@ int manager_describe(Manager *m, char **ret) {
 
         *ret = describe_to_string(root);
         return *ret ? 0 : -ENOMEM;
+}
+
+static const char *reserved_by_cb(void *userdata, const PciAddress *a, const char **ret_id) {
+        Manager *m = userdata;
+        ManagedReservation *r = manager_reservation_of(m, a, NULL);
+
+        if (!r)
+                return NULL;
+        *ret_id = r->data->id;
+        return r->data->owner;
+}
+
+static const char *host_usage_cb(void *userdata, const PciAddress *a) {
+        Manager *m = userdata;
+        return host_usage_lookup(&m->host_usage, a);
+}
+
+int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict *ret) {
+        VerdictContext ctx = {
+                .topology = m->topology,
+                .page_size = (uint64_t) sysconf(_SC_PAGESIZE),
+                .reserved_by = reserved_by_cb,
+                .host_usage = host_usage_cb,
+                .userdata = m,
+                .host_usage_unknown = m->host_usage_unknown,
+        };
+        return verdict_compute(&ctx, a, owner, ret);
 }

@@ -231,6 +231,10 @@ int manager_reconcile(Manager *m);
 /* Start-up, right after the bus is open: tracks the owners of transient
  * reservations again, marks the orphans, drops orphans that hold nothing. */
 int manager_track_owners(Manager *m);
+/* Tracks `name` as the owner of transient mr (manager-owners.c): when it
+ * leaves the bus, manager_reservation_owner_gone().  -ENXIO when the name
+ * has no owner now. */
+int manager_owner_track(Manager *m, ManagedReservation *mr, const char *name);
 /* Start-up, before reconciliation: a reservation with a function that is
  * not as reserved is degraded, as when that happens at run time. */
 void manager_reservations_check_present(Manager *m);
