@@ -7,6 +7,7 @@
 
 #include "detached-store.h"
 #include "fileio.h"
+#include "json-checked.h"
 #include "json-util.h"
 #include "macro.h"
 #include "reservation.h"

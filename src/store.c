@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "json-checked.h"
 #include "json-util.h"
 #include "macro.h"
 #include "store.h"

@@ -70,16 +70,6 @@ static int format_now(char *buf, size_t size) {
         return 0;
 }
 
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 /* {"time": ..., "event": ...}: the first keys of every line. */
 static int event_new(const char *event, json_object **ret) {
         _cleanup_json_ json_object *j = json_object_new_object();
