@@ -15,12 +15,15 @@
  * the reservation stays degraded until someone calls Prepare. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <libudev.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
+#include "config.h"
 #include "describe.h"
 #include "log.h"
 #include "device-dbus.h"
@@ -295,9 +298,25 @@ static bool device_reads_same(const PciDevice *a, const PciDevice *b) {
         return same;
 }
 
-static void handle_event(Manager *m, struct udev_device *dev) {
-        const char *action = udev_device_get_action(dev), *syspath = udev_device_get_syspath(dev),
-                   *sysname = udev_device_get_sysname(dev);
+static void handle_remove(Manager *m, const PciAddress *a, const char *sysname) {
+        PciDevice *old = topology_take(m->topology, a);
+
+        if (!old) {
+                log_debug("udev: remove of %s, which we did not know.", sysname);
+                return;
+        }
+        manager_invalidate_verdicts(m);
+        dirty_related(m, old);
+        vf_gone(m, old);
+        device_gone(m, old);
+        if (manager_reservation_of(m, a, NULL))
+                keep_as_placeholder(m, old);  /* stays exported, Present=false */
+        else
+                pci_device_free(old);
+}
+
+static void handle_action(Manager *m, const char *action, struct udev_device *dev) {
+        const char *syspath = udev_device_get_syspath(dev), *sysname = udev_device_get_sysname(dev);
         PciDevice *d = NULL, *old = NULL;
         PciAddress a;
         int r;
@@ -306,22 +325,8 @@ static void handle_event(Manager *m, struct udev_device *dev) {
                 return;  /* not a function: e.g. a pci_bus or a device of another kind */
         log_debug("udev: %s %s", action, sysname);
 
-        if (streq(action, "remove")) {
-                old = topology_take(m->topology, &a);
-                if (!old) {
-                        log_debug("udev: remove of %s, which we did not know.", sysname);
-                        return;
-                }
-                manager_invalidate_verdicts(m);
-                dirty_related(m, old);
-                vf_gone(m, old);
-                device_gone(m, old);
-                if (manager_reservation_of(m, &a, NULL))
-                        keep_as_placeholder(m, old);  /* stays exported, Present=false */
-                else
-                        pci_device_free(old);
-                return;
-        }
+        if (streq(action, "remove"))
+                return handle_remove(m, &a, sysname);
 
         /* add, change, move, bind, unbind, online, offline: read it again */
         r = pci_device_read(syspath, dev, NULL, &d);
@@ -447,13 +452,110 @@ static void check_queue(Manager *m) {
                 (void) sd_event_source_set_enabled(m->udev_source, SD_EVENT_ON);
 }
 
+static void handle_event(Manager *m, struct udev_device *dev) {
+        handle_action(m, udev_device_get_action(dev), dev);
+}
+
+static int address_compare(const void *a, const void *b) {
+        return pci_address_compare(a, b);
+}
+
+/* Events were lost (the monitor's socket overran: ENOBUFS): every PCI
+ * function is read again and compared with the model, and what differs
+ * is announced as the lost events would have been: a function that is
+ * new is added, one that is gone removed (a reserved one stays, with
+ * Present=false and a Conflict), one that changed (its driver, above all)
+ * updated, with the same signals and the same reactions to them (a host
+ * driver on a prepared reservation's function is undone). */
+static void resync(Manager *m) {
+        _cleanup_free_ PciAddress *seen = NULL, *gone = NULL;
+        size_t n_seen = 0, alloc_seen = 0, n_gone = 0;
+        struct udev_enumerate *e;
+        struct udev_list_entry *entry;
+
+        m->udev_overruns++;
+        log_warning("udev events were lost (the monitor's receive buffer overran, %u time(s) so far): reading "
+                    "every PCI function again.", m->udev_overruns);
+        e = udev_enumerate_new(m->udev);
+        if (!e || udev_enumerate_add_match_subsystem(e, "pci") < 0 || udev_enumerate_scan_devices(e) < 0) {
+                log_error_errno(errno ?: ENOMEM, "Cannot enumerate the PCI functions after lost events; the model "
+                                "may be out of date until the next event of each function: %m");
+                udev_enumerate_unref(e);
+                return;
+        }
+        udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) {
+                struct udev_device *dev = udev_device_new_from_syspath(m->udev, udev_list_entry_get_name(entry));
+                PciAddress a;
+
+                if (!dev)
+                        continue;  /* gone since the scan: not seen */
+                if (pci_address_parse(udev_device_get_sysname(dev), &a) >= 0) {
+                        if (n_seen == alloc_seen) {
+                                size_t na = alloc_seen ? alloc_seen * 2 : 256;
+                                PciAddress *nv = realloc(seen, na * sizeof *nv);
+
+                                if (!nv) {
+                                        udev_device_unref(dev);
+                                        udev_enumerate_unref(e);
+                                        return (void) log_oom();
+                                }
+                                seen = nv;
+                                alloc_seen = na;
+                        }
+                        seen[n_seen++] = a;
+                }
+                /* a "change": read again, signals only for what differs */
+                handle_action(m, "change", dev);
+                udev_device_unref(dev);
+        }
+        udev_enumerate_unref(e);
+
+        qsort(seen, n_seen, sizeof *seen, address_compare);
+        gone = calloc(m->topology->n_devices + 1, sizeof *gone);
+        if (!gone)
+                return (void) log_oom();
+        for (size_t i = 0; i < m->topology->n_devices; i++) {
+                const PciAddress *a = &m->topology->devices[i]->address;
+
+                if (!bsearch(a, seen, n_seen, sizeof *seen, address_compare))
+                        gone[n_gone++] = *a;
+        }
+        for (size_t i = 0; i < n_gone; i++) {
+                char buf[PCI_ADDRESS_STRLEN];
+                struct udev_device *dev =
+                        udev_device_new_from_subsystem_sysname(m->udev, "pci", pci_address_format(&gone[i], buf));
+
+                if (dev) {
+                        /* there after all (the scan missed it): read again */
+                        handle_action(m, "change", dev);
+                        udev_device_unref(dev);
+                        continue;
+                }
+                handle_remove(m, &gone[i], buf);
+        }
+        log_info("Read %zu PCI functions again after lost udev events; %zu gone.", n_seen, n_gone);
+}
+
 static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
 
         /* everything queued now, then the coalesced PropertiesChanged */
         for (unsigned n = 0; n < 4096; n++) {
                 struct udev_device *dev = udev_monitor_receive_device(m->monitor);
+                bool overrun = !dev && errno == ENOBUFS;
 
+#if ENABLE_TEST_HOOKS
+                if (dev && m->test_overrun_at > 0 && ++m->test_events_seen == m->test_overrun_at) {
+                        log_notice("Test hook PCI_ASSIGND_TEST_UDEV_OVERRUN: dropping event %u as lost.",
+                                   m->test_events_seen);
+                        dev = udev_device_unref(dev);
+                        overrun = true;
+                }
+#endif
+                if (overrun) {
+                        resync(m);
+                        continue;  /* what is queued after the overrun is valid */
+                }
                 if (!dev)
                         break;
                 handle_event(m, dev);
@@ -464,6 +566,33 @@ static int on_udev_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         }
         check_queue(m);
         return 0;
+}
+
+/* A flood must not lose events: a receive buffer like udevd's, 128 MiB.
+ * That needs SO_RCVBUFFORCE, so CAP_NET_ADMIN, which the unit does not
+ * grant; without it, SO_RCVBUF gets what net.core.rmem_max allows.  An
+ * overrun all the same is noticed (ENOBUFS) and answered by reading every
+ * function again (resync()). */
+static void set_receive_buffer(Manager *m) {
+        int fd = udev_monitor_get_fd(m->monitor), size = 128 * 1024 * 1024, got = 0;
+        socklen_t l = sizeof got;
+
+        if (udev_monitor_set_receive_buffer_size(m->monitor, size) < 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) < 0)
+                log_debug_errno(errno, "Cannot set the udev monitor's receive buffer: %m");
+        if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &l) >= 0)
+                log_debug("udev monitor receive buffer: %d bytes.", got);
+#if ENABLE_TEST_HOOKS
+        {
+                const char *e = getenv("PCI_ASSIGND_TEST_UDEV_OVERRUN");
+                unsigned n;
+
+                if (e && sscanf(e, "%u", &n) == 1 && n > 0) {
+                        m->test_overrun_at = n;
+                        log_notice("Test hook: udev event %u will be reported as lost (ENOBUFS).", n);
+                }
+        }
+#endif
 }
 
 /* Before the enumeration, so that nothing that happens during it is
@@ -481,9 +610,9 @@ int manager_udev_start(Manager *m) {
         }
         r = udev_monitor_filter_add_match_subsystem_devtype(m->monitor, "pci", NULL);
         if (r >= 0) {
-                /* a flood must not lose events: a receive buffer like udevd's */
-                (void) udev_monitor_set_receive_buffer_size(m->monitor, 128 * 1024 * 1024);
                 r = udev_monitor_enable_receiving(m->monitor);
+                if (r >= 0)
+                        set_receive_buffer(m);
         }
         if (r < 0) {
                 log_warning_errno(r, "Cannot start the udev monitor, not following hotplug and driver changes: %m");

@@ -92,6 +92,10 @@ typedef struct Manager {
         /* udev (manager-udev.c) */
         struct udev_monitor *monitor;
         sd_event_source *udev_source;
+        unsigned udev_overruns;    /* ENOBUFS seen (each one a full re-read) */
+        /* debug builds: PCI_ASSIGND_TEST_UDEV_OVERRUN=N, the Nth event
+         * received is dropped and reported as an overrun (ENOBUFS) */
+        unsigned test_overrun_at, test_events_seen;
         sd_event_source *drain_source;   /* back-pressure, see maybe_pause() */
         /* functions whose properties changed in this iteration: one
          * PropertiesChanged each, from flush_source */

@@ -1984,6 +1984,59 @@ static void test_degraded_owner_gone(void) {
         harness_free(h);
 }
 
+/* ---- lost events ----
+ *
+ * When the monitor's socket overruns (ENOBUFS: a flood bigger than the
+ * receive buffer the unit allows), events are lost.  The daemon notices
+ * and reads every function again: what changed meanwhile is announced as
+ * the lost events would have been.  The overrun is played by the test
+ * hook PCI_ASSIGND_TEST_UDEV_OVERRUN=1 (the first event received is
+ * dropped and reported as ENOBUFS); the changes behind it are made in the
+ * testbed without any event: a function appears, a driver lets go of
+ * one, a function disappears. */
+static void test_lost_events(void) {
+        Harness *h = harness_new(TESTBED);
+        Rec *rec;
+        g_autofree gchar *record = new_function_record(0), *nic3_sys = NULL, *gone_sys = NULL, *log = NULL;
+        g_autoptr(GHashTable) l = NULL;
+
+        harness_set_env(h, "PCI_ASSIGND_TEST_UDEV_OVERRUN", "1");
+        harness_capture_daemon_stderr(h);
+        harness_start_daemon(h, no_args);
+        rec = rec_new(h);
+        nic3_sys = tb_syspath(h, NIC3);
+        gone_sys = tb_syspath(h, MODEL_NIC);
+
+        harness_add_devices(h, record);
+        tb_link_driver(h, NEW_SYSPATH, "e1000e");
+        g_free(tb_unlink_driver(h, nic3_sys));
+        tb_delete(h, gone_sys);
+        /* any event: it is the one "lost" */
+        {
+                g_autofree gchar *marker = tb_syspath(h, MARKER);
+                g_assert_cmpuint(harness_uevent(h, marker, "change"), >=, 1);
+        }
+
+        rec_wait(rec, 0, "DeviceAdded ('" NEW_FN "', *");
+        rec_wait(rec, 0, "DriverChanged ('" NIC3 "', 'e1000e', '')");
+        rec_wait(rec, 0, "DeviceRemoved ('" MODEL_NIC "', *");
+        assert_dev_s(h, NEW_FN, "Driver", "e1000e");
+        assert_dev_s(h, NIC3, "Driver", "");
+        l = list_devices(h);
+        g_assert_false(g_hash_table_contains(l, MODEL_NIC));
+        g_assert_true(g_hash_table_contains(l, NEW_FN));
+        log = harness_daemon_stderr(h);
+        g_assert_nonnull(strstr(log, "udev events were lost"));
+        g_assert_nonnull(strstr(log, "again after lost udev events; 1 gone."));
+        /* what comes after the overrun is handled as usual */
+        tb_link_driver(h, nic3_sys, "e1000e");
+        g_assert_cmpuint(harness_uevent(h, nic3_sys, "bind"), >=, 1);
+        rec_wait(rec, 0, "DriverChanged ('" NIC3 "', '', 'e1000e')");
+        rec_free(rec);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
 /* ---- 5c. the object that stays: its const properties ----
  *
  * A reserved function that goes keeps its object (Present=false) and gets
@@ -2735,6 +2788,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/hotplug/replug-in-use", test_replug_in_use);
         g_test_add_func("/hotplug/gone-during-job", test_gone_during_job);
         g_test_add_func("/hotplug/degraded-owner-gone", test_degraded_owner_gone);
+        g_test_add_func("/hotplug/lost-events", test_lost_events);
         g_test_add_func("/hotplug/different-device", test_different_device);
         g_test_add_func("/hotplug/host-driver-takes-prepared", test_host_driver_takes_prepared);
         g_test_add_func("/hotplug/host-driver-takes-prepared/rebind-fails",

@@ -445,12 +445,29 @@ rcall $R4 Release; expect_ok "Release $R4"
 
 # --- 5. all or nothing, real kernel failures ---------------------------------------------------
 section "5. all or nothing"
-# (a) vfio-pci refuses a PF with SR-IOV enabled; by then $RCIEP is already on vfio-pci
+# (a) vfio-pci refuses a PF with SR-IOV enabled: so does the daemon, before
+# anything is written (sriov-pf-with-vfs is blocking)
+timed mgr Reserve 'sa(sb)a{sv}' vm5 2 $RCIEP true $PF true 0
+expect_err "Reserve($RCIEP, the PF $PF with 2 VFs) is refused" $E.NotAssignable "$PF has 2 SR-IOV VFs enabled"
+check_drivers "$RCIEP still on e1000e" e1000e $RCIEP
+check_drivers "$PF still on nvme" nvme $PF
+check "VFs untouched ($VF driverless)" test -z "$(drv $VF)" -a -e $P/$VF
+# ... and all or nothing when the kernel refuses after all: the daemon's
+# model is behind the kernel (no udevd: the VFs' events never come), so
+# Prepare binds $RCIEP, then the kernel refuses the PF; both go back
+echo 0 > $P/$PF/sriov_numvfs
+# wait_for FUNCTION SECONDS: until FUNCTION succeeds
+wait_for() { local i; for i in $(seq $(($2 * 5))); do "$1" && return 0; sleep 0.2; done; return 1; }
+pf_free() { mgr CheckAssignable 'ass' 1 $PF "" > /tmp/pfv 2>&1 && ! grep -q sriov-pf-with-vfs /tmp/pfv; }
+wait_for pf_free 30 && ok "without VFs the PF's verdict has no sriov-pf-with-vfs" \
+    || fail "the PF still has sriov-pf-with-vfs after sriov_numvfs=0"
 reserve vm5 $RCIEP $PF; R5=$RID
+pkill -x systemd-udevd; sleep 0.5
+echo 2 > $P/$PF/sriov_numvfs
 k0=$(dmesg | wc -l)
 rcall $R5 Prepare
 kl=$(dmesg | tail -n +$((k0 + 1)))
-expect_err "Prepare $R5 ($RCIEP, then the PF $PF with 2 VFs) fails" $E.OperationFailed "$PF"
+expect_err "Prepare $R5 ($RCIEP, then the PF $PF whose VFs the daemon did not see) fails" $E.OperationFailed "$PF"
 ctime "failed Prepare $R5 with rollback of $RCIEP and $PF"
 note "kernel: $(grep -E 'Cannot bind|probe of' <<< "$kl" | head -2 | tr '\n' ' ')"
 check "the kernel refused: 'Cannot bind to PF with SR-IOV enabled'" \
@@ -462,6 +479,11 @@ check "overrides cleared on $RCIEP and $PF" overrides_clear $RCIEP $PF
 check "State of $R5 stays reserved" test "$(rstate $R5)" = reserved
 check "VFs untouched ($VF driverless)" test -z "$(drv $VF)" -a -e $P/$VF
 rcall $R5 Release; expect_ok "Release $R5"
+# udevd back; the daemon learns the VFs from their add events
+/lib/systemd/systemd-udevd --daemon && udevadm trigger --action=add $P/$VF $P/${VF%.*}.2 2> /dev/null
+pf_blocked() { mgr CheckAssignable 'ass' 1 $PF "" 2> /dev/null | grep -q sriov-pf-with-vfs; }
+wait_for pf_blocked 30 && ok "udevd again: the daemon sees the VFs (sriov-pf-with-vfs)" \
+    || fail "the daemon did not learn the VFs again"
 
 # (b) vfio-pci not loaded
 if rmmod vfio_pci 2> /tmp/rmmod.err; then
