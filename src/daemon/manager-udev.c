@@ -490,17 +490,10 @@ static void resync(Manager *m) {
                 if (!dev)
                         continue;  /* gone since the scan: not seen */
                 if (pci_address_parse(udev_device_get_sysname(dev), &a) >= 0) {
-                        if (n_seen == alloc_seen) {
-                                size_t na = alloc_seen ? alloc_seen * 2 : 256;
-                                PciAddress *nv = realloc(seen, na * sizeof *nv);
-
-                                if (!nv) {
-                                        udev_device_unref(dev);
-                                        udev_enumerate_unref(e);
-                                        return (void) log_oom();
-                                }
-                                seen = nv;
-                                alloc_seen = na;
+                        if (GREEDY_REALLOC(seen, alloc_seen, n_seen + 1) < 0) {
+                                udev_device_unref(dev);
+                                udev_enumerate_unref(e);
+                                return (void) log_oom();
                         }
                         seen[n_seen++] = a;
                 }
