@@ -117,3 +117,65 @@ json_object *describe_group(const IommuGroup *g) {
         json_object_object_add(o, "viable", json_object_new_boolean(topology_group_viable(g)));
         return o;
 }
+
+void describe_device_state(json_object *o, bool present, const char *host_driver, const char *reservation_id,
+                           bool assigned, const Verdict *v) {
+        json_object_object_add(o, "present", json_object_new_boolean(present));
+        json_object_object_add(o, "host_driver", json_object_new_string(strempty(host_driver)));
+        json_object_object_add(o, "reservation", reservation_id ? json_object_new_string(reservation_id) : NULL);
+        json_object_object_add(o, "assigned", json_object_new_boolean(assigned));
+        if (v) {
+                json_object *reasons = json_object_new_array();
+
+                json_object_object_add(o, "verdict", json_object_new_string(verdict_kind_to_string(v->kind)));
+                for (size_t k = 0; k < v->n_reasons; k++) {
+                        json_object *ro = json_object_new_object();
+                        json_object_object_add(ro, "code", json_object_new_string(v->reasons[k].code));
+                        json_object_object_add(ro, "text", json_object_new_string(v->reasons[k].text));
+                        json_object_object_add(ro, "severity", json_object_new_string(reason_severity(&v->reasons[k])));
+                        json_object_array_add(reasons, ro);
+                }
+                json_object_object_add(o, "reasons", reasons);
+        }
+}
+
+json_object *describe_reservation(const Reservation *r) {
+        json_object *o = json_object_new_object(), *fs = json_object_new_array();
+        char buf[PCI_ADDRESS_STRLEN];
+
+        json_object_object_add(o, "id", json_object_new_string(r->id));
+        json_object_object_add(o, "owner", json_object_new_string(r->owner));
+        json_object_object_add(o, "owner_uid", json_object_new_int64(r->owner_uid));
+        json_object_object_add(o, "persistent", json_object_new_boolean(r->persistent));
+        json_object_object_add(o, "driver", json_object_new_string(strempty(r->driver)));
+        json_object_object_add(o, "state", json_object_new_string(reservation_state_to_string(r->state)));
+        json_object_object_add(o, "created_usec", json_object_new_int64((int64_t) r->created_usec));
+        json_object_object_add(o, "last_error", json_object_new_string(strempty(r->last_error)));
+        for (size_t i = 0; i < r->n_functions; i++) {
+                json_object *fo = json_object_new_object();
+                json_object_object_add(fo, "address",
+                                       json_object_new_string(pci_address_format(&r->functions[i].address, buf)));
+                json_object_object_add(fo, "assigned", json_object_new_boolean(r->functions[i].assigned));
+                json_object_object_add(fo, "host_driver",
+                                       json_object_new_string(strempty(r->functions[i].host_driver)));
+                json_object_array_add(fs, fo);
+        }
+        json_object_object_add(o, "functions", fs);
+        return o;
+}
+
+json_object *describe_root(const char *version, bool iommu_present, bool read_only) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "version", json_object_new_string(version));
+        json_object_object_add(o, "iommu_present", json_object_new_boolean(iommu_present));
+        json_object_object_add(o, "read_only", json_object_new_boolean(read_only));
+        return o;
+}
+
+char *describe_to_string(json_object *root) {
+        const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        return s ? strdup(s) : NULL;
+}

@@ -222,3 +222,57 @@ int lock_file_take(const char *dir, const char *name, pid_t *ret_holder) {
         }
         return TAKE_FD(fd);
 }
+
+/* Reads at most max + 1 bytes, so that the caller can tell "too big". */
+static int read_full(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+
+        while (size <= max) {
+                ssize_t k;
+
+                if (size == alloc) {
+                        size_t na = alloc ? alloc * 2 : 64 * 1024;
+                        char *nb;
+
+                        if (na > max + 1)
+                                na = max + 1;
+                        nb = realloc(buf, na);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                        alloc = na;
+                }
+                k = read(fd, buf + size, alloc - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+
+int read_regular_file_at(int dfd, const char *name, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        /* O_NONBLOCK: a FIFO under our name must not hang the start;
+         * O_NOFOLLOW: we never wrote a symlink there. */
+        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        return read_full(fd, max, ret, ret_size);
+}

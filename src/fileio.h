@@ -40,3 +40,8 @@ int write_file_atomic(const char *dir, const char *name, const char *text, size_
  * has not yet); another -errno on failure.  A forked child would share the
  * lock: the descriptor is O_CLOEXEC, and the daemon does not fork. */
 int lock_file_take(const char *dir, const char *name, pid_t *ret_holder);
+
+/* Reads the regular file dir/name (dfd: dir): at most max + 1 bytes, so
+ * that the caller can tell "too big".  -ENOENT when there is none,
+ * -EISDIR/-EBADFD when it is no regular file. */
+int read_regular_file_at(int dfd, const char *name, size_t max, char **ret, size_t *ret_size);

@@ -88,9 +88,7 @@ typedef struct Walk {
         char tunnel[IFNAME_MAX + 1];
 } Walk;
 
-int grow_array(void **array, size_t *alloc, size_t need, size_t size);
 /* Makes room for `need` elements in a malloc'd array (doubling). */
-#define GROW(array, alloc, need) grow_array((void **) &(array), &(alloc), (need), sizeof(*(array)))
 
 void context_done(Context *c);
 int path_resolve(const char *dir, const char *target, char **ret);

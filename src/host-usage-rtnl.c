@@ -159,7 +159,7 @@ int rtnl_parse_routes(const void *buf, size_t size, RtnlRoute **ret, size_t *ret
                         /* another family's route (MPLS, IPMR) or a short
                          * one: nothing the host reaches a NIC through */
                         continue;
-                if (GROW(routes, alloc, n + 1) < 0) {
+                if (GREEDY_REALLOC(routes, alloc, n + 1) < 0) {
                         free(rt.oifs);
                         r = -ENOMEM;
                         goto fail;
@@ -215,7 +215,7 @@ int rtnl_dump_routes(void **ret_buf, size_t *ret_len) {
                 const struct nlmsghdr *h;
                 ssize_t k, left;
 
-                if (GROW(buf, alloc, len + 65536) < 0)
+                if (GREEDY_REALLOC(buf, alloc, len + 65536) < 0)
                         return -ENOMEM;
                 k = recv(fd, buf + len, 65536, 0);
                 if (k < 0) {
@@ -359,7 +359,7 @@ int add_tunnel_underlay(Context *c, const char *tunnel, const char *what) {
                                 dup = dup || seen[j] == rt->oifs[k];
                         if (dup)
                                 continue;
-                        if (GROW(seen, alloc_seen, n_seen + 1) < 0)
+                        if (GREEDY_REALLOC(seen, alloc_seen, n_seen + 1) < 0)
                                 return -ENOMEM;
                         seen[n_seen++] = rt->oifs[k];
                         r = ifindex_to_name(c, rt->oifs[k], name);
@@ -472,7 +472,7 @@ int read_routes_file(Context *c, const char *path) {
         for (;;) {
                 size_t k;
 
-                if (GROW(buf, alloc, len + 65536) < 0)
+                if (GREEDY_REALLOC(buf, alloc, len + 65536) < 0)
                         return -ENOMEM;
                 k = fread(buf + len, 1, 65536, f);
                 len += k;

@@ -16,7 +16,7 @@ static int devs_add(dev_t **devs, size_t *n, size_t *alloc, dev_t dev) {
         for (size_t i = 0; i < *n; i++)
                 if ((*devs)[i] == dev)
                         return 0;
-        if (GROW(*devs, *alloc, *n + 1) < 0)
+        if (GREEDY_REALLOC(*devs, *alloc, *n + 1) < 0)
                 return -ENOMEM;
         (*devs)[(*n)++] = dev;
         return 0;

@@ -35,26 +35,6 @@ static void walk_done(Walk *w) {
         free(w->visited);
 }
 
-int grow_array(void **array, size_t *alloc, size_t need, size_t size) {
-        size_t n;
-        void *p;
-
-        if (need <= *alloc)
-                return 0;
-        n = *alloc ? *alloc * 2 : 8;
-        if (n < need)
-                n = need;
-        if (n > SIZE_MAX / size)
-                return -ENOMEM;
-        p = realloc(*array, n * size);
-        if (!p)
-                return -ENOMEM;
-        *array = p;
-        *alloc = n;
-        return 0;
-}
-
-
 /* Lexical resolution of `target` (as read from a symlink in `dir`) to an
  * absolute path without ".", ".." or empty components.  Only correct when
  * `dir` itself contains no symlinks: true for every directory we call it
@@ -116,7 +96,7 @@ static int walk_add_address(Walk *w, const PciAddress *a) {
         for (size_t i = 0; i < w->n_addrs; i++)
                 if (pci_address_equal(&w->addrs[i], a))
                         return 0;
-        if (GROW(w->addrs, w->alloc_addrs, w->n_addrs + 1) < 0)
+        if (GREEDY_REALLOC(w->addrs, w->alloc_addrs, w->n_addrs + 1) < 0)
                 return -ENOMEM;
         w->addrs[w->n_addrs++] = *a;
         return 0;
@@ -396,7 +376,7 @@ static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, 
                 if (streq(w->visited[i], devdir))
                         return 0;
 
-        if (GROW(w->visited, w->alloc_visited, w->n_visited + 1) < 0)
+        if (GREEDY_REALLOC(w->visited, w->alloc_visited, w->n_visited + 1) < 0)
                 return -ENOMEM;
         w->visited[w->n_visited] = strdup(devdir);
         if (!w->visited[w->n_visited])
@@ -532,7 +512,7 @@ int block_functions(Context *c, dev_t dev, const PciAddress **ret_addrs, size_t 
         if (r < 0)
                 return r;
 
-        if (GROW(c->devs, c->alloc_devs, c->n_devs + 1) < 0) {
+        if (GREEDY_REALLOC(c->devs, c->alloc_devs, c->n_devs + 1) < 0) {
                 free(addrs);
                 return -ENOMEM;
         }
@@ -613,12 +593,12 @@ int add_uses(Context *c, const PciAddress *addrs, size_t n, const char *fmt, ...
                 if (streq(c->reasons[id], text))
                         break;
         if (id == c->n_reasons) {
-                if (GROW(c->reasons, c->alloc_reasons, c->n_reasons + 1) < 0)
+                if (GREEDY_REALLOC(c->reasons, c->alloc_reasons, c->n_reasons + 1) < 0)
                         return -ENOMEM;
                 c->reasons[c->n_reasons++] = TAKE_PTR(text);
         }
 
-        if (GROW(c->uses, c->alloc_uses, c->n_uses + n) < 0)
+        if (GREEDY_REALLOC(c->uses, c->alloc_uses, c->n_uses + n) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 c->uses[c->n_uses++] = (Use) { .address = addrs[i], .reason = id };

@@ -5,6 +5,7 @@
  * TAKE_PTR, array sizes.  Everything here is header-only. */
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,3 +105,28 @@ static inline int streq_ptr(const char *a, const char *b) {
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define startswith_const(s, prefix) (strncmp((s), (prefix), strlen(prefix)) == 0)
+
+/* The one array-growth helper: makes *p hold at least `need` elements of
+ * `size` bytes, doubling (from 8) so that appends are amortized O(1).
+ * *allocated counts elements.  Returns 0, or -ENOMEM with *p unchanged. */
+static inline int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size) {
+        size_t n;
+        void *q;
+
+        if (need <= *allocated)
+                return 0;
+        n = *allocated ? *allocated : 8;
+        while (n < need) {
+                if (n > SIZE_MAX / 2 / size)
+                        return -ENOMEM;
+                n *= 2;
+        }
+        q = realloc(*p, n * size);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *allocated = n;
+        return 0;
+}
+#define GREEDY_REALLOC(array, allocated, need) \
+        greedy_realloc((void **) &(array), &(allocated), (need), sizeof((array)[0]))

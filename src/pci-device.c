@@ -118,14 +118,9 @@ static int read_virtfns(int dfd, PciDevice *d) {
                         continue;
                 if (pci_address_parse(base, &a) < 0)
                         continue;
-                if (n == alloc) {
-                        struct vf *nv = realloc(owned, (alloc ? alloc * 2 : 8) * sizeof(*nv));
-                        if (!nv) {
-                                closedir(dir);
-                                return -ENOMEM;
-                        }
-                        owned = nv;
-                        alloc = alloc ? alloc * 2 : 8;
+                if (GREEDY_REALLOC(owned, alloc, n + 1) < 0) {
+                        closedir(dir);
+                        return -ENOMEM;
                 }
                 owned[n++] = (struct vf) { .idx = (unsigned) idx, .a = a };
         }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json-util.h"
 #include "macro.h"
 #include "placement.h"
 
@@ -326,33 +327,8 @@ static void plan_layout(Plan *p) {
         }
 }
 
-/* JSON helpers: every allocation is checked, so a failure is -ENOMEM and
- * never a silently missing member. */
-
-static void json_object_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int json_append(json_object *a, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_array_add(a, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
+/* JSON helpers (json-util.h): every allocation is checked, so a failure
+ * is -ENOMEM and never a silently missing member. */
 
 static int json_add_int(json_object *o, const char *key, int64_t v) {
         return json_add(o, key, json_object_new_int64(v));
@@ -377,7 +353,7 @@ static int note_add(json_object *notes, const char *fmt, ...) {
         va_end(ap);
         if (k < 0)
                 return -ENOMEM;
-        k = json_append(notes, json_object_new_string(s));
+        k = json_array_add_take(notes, json_object_new_string(s));
         free(s);
         return k;
 }
@@ -509,7 +485,7 @@ static json_object *unit_to_json(const Plan *p, size_t u) {
 
         for (size_t i = 0; i < p->n_entries; i++)
                 if (p->entries[i].unit == u && entry_placed(&p->entries[i]) &&
-                    json_append(fns, function_to_json(p, &p->entries[i])) < 0)
+                    json_array_add_take(fns, function_to_json(p, &p->entries[i])) < 0)
                         return NULL;
 
         if (json_add_int(o, "index", unit->index) < 0 ||
@@ -547,7 +523,7 @@ static int plan_to_json(const Plan *p, const Reservation *r, json_object **ret) 
         for (size_t u = 0; u < p->n_units; u++) {
                 if (p->units[u].n_assigned == 0)
                         continue;
-                k = json_append(list, unit_to_json(p, u));
+                k = json_array_add_take(list, unit_to_json(p, u));
                 if (k < 0)
                         return k;
                 k = unit_notes(p, u, notes);
@@ -560,7 +536,7 @@ static int plan_to_json(const Plan *p, const Reservation *r, json_object **ret) 
 
         for (size_t i = 0; i < p->n_entries; i++)
                 if (!p->entries[i].rf->assigned) {
-                        k = json_append(unassigned, json_object_new_string(entry_name(&p->entries[i], buf)));
+                        k = json_array_add_take(unassigned, json_object_new_string(entry_name(&p->entries[i], buf)));
                         if (k < 0)
                                 return k;
                 }

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "json-checked.h"
+#include "json-util.h"
 #include "macro.h"
 #include "store.h"
 
@@ -20,15 +22,6 @@
 #define JSON_DEPTH_MAX 8
 
 #define DSN_HEX_DIGITS 16
-
-static void json_object_putp(json_object **o) {
-        json_object_put(*o);
-}
-
-static void json_tokener_freep(json_tokener **t) {
-        if (*t)
-                json_tokener_free(*t);
-}
 
 void store_data_done(StoreData *d) {
         if (!d)
@@ -40,124 +33,6 @@ void store_data_done(StoreData *d) {
 }
 
 /* ---- parsing ---- */
-
-/* Unknown keys are refused: a newer writer bumps "format" instead (see
- * store.h), so an unknown key means the file is not what we wrote. */
-static int check_keys(json_object *o, const char *const *allowed, size_t n_allowed) {
-        json_object_object_foreach(o, key, value) {
-                bool found = false;
-
-                (void) value;
-                for (size_t i = 0; i < n_allowed && !found; i++)
-                        found = streq(key, allowed[i]);
-                if (!found)
-                        return -EBADMSG;
-        }
-        return 0;
-}
-
-/* A required member of the given type.  json-c represents null as a NULL
- * object: accepted (as *ret == NULL) only if nullable. */
-static int get_member(json_object *o, const char *key, json_type type, bool nullable, json_object **ret) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v))
-                return -EBADMSG;
-        if (!v) {
-                if (!nullable)
-                        return -EBADMSG;
-        } else if (!json_object_is_type(v, type))
-                return -EBADMSG;
-        *ret = v;
-        return 0;
-}
-
-static int json_to_string(json_object *v, const char **ret) {
-        const char *s = json_object_get_string(v);
-
-        /* A \u0000 escape would silently cut the string short in C. */
-        if (strlen(s) != (size_t) json_object_get_string_len(v))
-                return -EBADMSG;
-        *ret = s;
-        return 0;
-}
-
-static int get_string(json_object *o, const char *key, bool nullable, const char **ret) {
-        json_object *v;
-        int r;
-
-        r = get_member(o, key, json_type_string, nullable, &v);
-        if (r < 0)
-                return r;
-        if (!v) {
-                *ret = NULL;
-                return 0;
-        }
-        return json_to_string(v, ret);
-}
-
-/* JSON integers in [0, max].  json-c clips numbers beyond 64 bits to the
- * limits instead of failing, so 2^64-1 is refused as possibly clipped. */
-static int json_to_u64(json_object *v, uint64_t max, uint64_t *ret) {
-        uint64_t u;
-
-        if (!json_object_is_type(v, json_type_int))
-                return -EBADMSG;
-        if (json_object_get_int64(v) < 0)
-                return -EBADMSG;
-        u = json_object_get_uint64(v);
-        if (u == UINT64_MAX || u > max)
-                return -EBADMSG;
-        *ret = u;
-        return 0;
-}
-
-static int get_u64(json_object *o, const char *key, uint64_t max, uint64_t *ret) {
-        json_object *v;
-        int r;
-
-        r = get_member(o, key, json_type_int, false, &v);
-        if (r < 0)
-                return r;
-        return json_to_u64(v, max, ret);
-}
-
-static int get_bool(json_object *o, const char *key, bool *ret) {
-        json_object *v;
-        int r;
-
-        r = get_member(o, key, json_type_boolean, false, &v);
-        if (r < 0)
-                return r;
-        *ret = json_object_get_boolean(v);
-        return 0;
-}
-
-static int get_address(json_object *o, const char *key, PciAddress *ret) {
-        const char *s;
-        int r;
-
-        r = get_string(o, key, false, &s);
-        if (r < 0)
-                return r;
-        if (pci_address_parse(s, ret) < 0)
-                return -EBADMSG;
-        return 0;
-}
-
-/* null, or a valid driver name. */
-static int get_driver(json_object *o, const char *key, bool nullable, const char **ret) {
-        const char *s;
-        int r;
-
-        r = get_string(o, key, nullable, &s);
-        if (r < 0)
-                return r;
-        if (s && !driver_name_is_valid(s))
-                return -EBADMSG;
-        *ret = s;
-        return 0;
-}
 
 static int parse_dsn(const char *s, uint64_t *ret) {
         uint64_t v = 0;
@@ -198,12 +73,12 @@ static int parse_function(json_object *o, Reservation *res) {
 
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
-            (r = get_address(o, "address", &a)) < 0 ||
-            (r = get_bool(o, "assigned", &assigned)) < 0 ||
-            (r = get_driver(o, "host_driver", true, &host_driver)) < 0 ||
-            (r = get_u64(o, "vendor_id", UINT16_MAX, &vendor_id)) < 0 ||
-            (r = get_u64(o, "device_id", UINT16_MAX, &device_id)) < 0)
+        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = json_get_address(o, "address", &a)) < 0 ||
+            (r = json_get_bool(o, "assigned", &assigned)) < 0 ||
+            (r = json_get_driver(o, "host_driver", true, &host_driver)) < 0 ||
+            (r = json_get_u64(o, "vendor_id", UINT16_MAX, &vendor_id)) < 0 ||
+            (r = json_get_u64(o, "device_id", UINT16_MAX, &device_id)) < 0)
                 return r;
 
         if (json_object_object_get_ex(o, "dsn", &v)) {
@@ -246,9 +121,9 @@ static int parse_journal_function(json_object *o, const Reservation *res, Reserv
 
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
-            (r = get_address(o, "address", &a)) < 0 ||
-            (r = get_driver(o, "original_driver", true, &driver)) < 0)
+        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = json_get_address(o, "address", &a)) < 0 ||
+            (r = json_get_driver(o, "original_driver", true, &driver)) < 0)
                 return r;
 
         /* Recovery acts on what the journal names: it must not be able to
@@ -276,10 +151,10 @@ static int parse_journal(json_object *o, Reservation *res) {
 
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((r = check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
-            (r = get_string(o, "operation", false, &s)) < 0 ||
-            (r = get_u64(o, "step", UINT32_MAX, &step)) < 0 ||
-            (r = get_member(o, "functions", json_type_array, false, &array)) < 0)
+        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = json_get_string(o, "operation", false, &s)) < 0 ||
+            (r = json_get_u64(o, "step", UINT32_MAX, &step)) < 0 ||
+            (r = json_get_member(o, "functions", json_type_array, false, &array)) < 0)
                 return r;
 
         op = journal_operation_from_string(s);
@@ -312,7 +187,7 @@ static int parse_format2(json_object *o, Reservation *res) {
         int r;
 
         if (json_object_object_get_ex(o, "return_to", &v)) {
-                if ((r = get_string(o, "return_to", false, &rt)) < 0)
+                if ((r = json_get_string(o, "return_to", false, &rt)) < 0)
                         return r;
                 res->return_to = reservation_state_from_string(rt);
                 if (res->return_to < 0 || res->return_to == RESERVATION_DEGRADED)
@@ -320,9 +195,9 @@ static int parse_format2(json_object *o, Reservation *res) {
         }
         if (json_object_object_get_ex(o, "owner_bus", &v)) {
                 if (res->persistent || !json_object_is_type(v, json_type_object) ||
-                    (r = check_keys(v, bus_keys, ELEMENTSOF(bus_keys))) < 0 ||
-                    (r = get_string(v, "name", false, &name)) < 0 ||
-                    (r = get_string(v, "bus_id", false, &bus_id)) < 0)
+                    (r = json_check_keys(v, bus_keys, ELEMENTSOF(bus_keys))) < 0 ||
+                    (r = json_get_string(v, "name", false, &name)) < 0 ||
+                    (r = json_get_string(v, "bus_id", false, &bus_id)) < 0)
                         return -EBADMSG;
                 if (!bus_unique_name_is_valid(name) || !bus_id_is_valid(bus_id))
                         return -EBADMSG;
@@ -349,16 +224,16 @@ static int parse_reservation(json_object *o, int64_t format, Reservation **ret) 
 
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((r = check_keys(o, keys, ELEMENTSOF(keys) - (format >= 2 ? 0 : 2))) < 0 ||
-            (r = get_string(o, "id", false, &id)) < 0 ||
-            (r = get_string(o, "owner", false, &owner)) < 0 ||
+        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys) - (format >= 2 ? 0 : 2))) < 0 ||
+            (r = json_get_string(o, "id", false, &id)) < 0 ||
+            (r = json_get_string(o, "owner", false, &owner)) < 0 ||
             /* (uid_t) -1 means "no user" everywhere */
-            (r = get_u64(o, "owner_uid", UINT32_MAX - 1, &uid)) < 0 ||
-            (r = get_driver(o, "driver", false, &driver)) < 0 ||
-            (r = get_string(o, "state", false, &state)) < 0 ||
-            (r = get_u64(o, "created_usec", UINT64_MAX, &created)) < 0 ||
-            (r = get_string(o, "last_error", true, &last_error)) < 0 ||
-            (r = get_member(o, "functions", json_type_array, false, &array)) < 0)
+            (r = json_get_u64(o, "owner_uid", UINT32_MAX - 1, &uid)) < 0 ||
+            (r = json_get_driver(o, "driver", false, &driver)) < 0 ||
+            (r = json_get_string(o, "state", false, &state)) < 0 ||
+            (r = json_get_u64(o, "created_usec", UINT64_MAX, &created)) < 0 ||
+            (r = json_get_string(o, "last_error", true, &last_error)) < 0 ||
+            (r = json_get_member(o, "functions", json_type_array, false, &array)) < 0)
                 return r;
 
         if (!reservation_id_is_valid(id) || !reservation_owner_is_valid(owner))
@@ -369,7 +244,7 @@ static int parse_reservation(json_object *o, int64_t format, Reservation **ret) 
         res = reservation_new();
         if (!res)
                 return -ENOMEM;
-        if ((r = get_bool(o, "persistent", &res->persistent)) < 0)
+        if ((r = json_get_bool(o, "persistent", &res->persistent)) < 0)
                 return r;
         res->state = reservation_state_from_string(state);
         if (res->state < 0)
@@ -489,48 +364,25 @@ static int check_store(const StoreData *d) {
 
 int store_parse(const char *text, size_t n, StoreData *ret) {
         static const char *const keys[] = { "format", "next_id", "reservations" };
-        _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_(store_data_done) StoreData d = {};
-        json_object *v, *array;
+        json_object *array;
         int64_t format;
         size_t n_res;
         int r;
 
         if (!text || !ret)
                 return -EINVAL;
-        /* json-c takes an int length; STORE_FILE_MAX keeps us well below. */
-        if (n == 0 || n > STORE_FILE_MAX)
-                return -EBADMSG;
-        if (memchr(text, 0, n))
-                return -EBADMSG;
+        r = json_parse_strict(text, n, STORE_FILE_MAX, JSON_DEPTH_MAX, &root);
+        if (r < 0)
+                return r;
+        r = json_get_format(root, STORE_FORMAT_MIN, STORE_FORMAT_VERSION, &format);
+        if (r < 0)
+                return r;
 
-        tok = json_tokener_new_ex(JSON_DEPTH_MAX);
-        if (!tok)
-                return -ENOMEM;
-        /* Strict: no trailing commas or garbage after the document. */
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        root = json_tokener_parse_ex(tok, text, (int) n);
-        /* A truncated document leaves the tokener waiting for more
-         * (json_tokener_continue): that is corrupt too. */
-        if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != n)
-                return -EBADMSG;
-        if (!json_object_is_type(root, json_type_object))
-                return -EBADMSG;
-
-        /* The version decides before anything else: a newer file may have
-         * any shape at all and must be refused, not judged corrupt. */
-        if (!json_object_object_get_ex(root, "format", &v) || !json_object_is_type(v, json_type_int))
-                return -EBADMSG;
-        format = json_object_get_int64(v);
-        if (format > STORE_FORMAT_VERSION)
-                return -EPROTONOSUPPORT;
-        if (format < STORE_FORMAT_MIN)
-                return -EBADMSG;
-
-        if ((r = check_keys(root, keys, ELEMENTSOF(keys))) < 0 ||
-            (r = get_u64(root, "next_id", UINT64_MAX, &d.next_id)) < 0 ||
-            (r = get_member(root, "reservations", json_type_array, false, &array)) < 0)
+        if ((r = json_check_keys(root, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = json_get_u64(root, "next_id", UINT64_MAX, &d.next_id)) < 0 ||
+            (r = json_get_member(root, "reservations", json_type_array, false, &array)) < 0)
                 return r;
         if (d.next_id == 0)
                 return -EBADMSG;
@@ -559,38 +411,6 @@ int store_parse(const char *text, size_t n, StoreData *ret) {
 
 /* ---- formatting ---- */
 
-/* json-c's add functions take ownership of the value only on success;
- * these take it always, and turn a NULL from a constructor into -ENOMEM. */
-static int object_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int object_add_null(json_object *o, const char *key) {
-        return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
-}
-
-static int object_add_string_or_null(json_object *o, const char *key, const char *s) {
-        if (!s)
-                return object_add_null(o, key);
-        return object_add(o, key, json_object_new_string(s));
-}
-
-static int array_add(json_object *a, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_array_add(a, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static json_object *format_function(const ReservationFunction *f) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         char buf[PCI_ADDRESS_STRLEN], dsn[DSN_HEX_DIGITS + 1];
@@ -598,15 +418,15 @@ static json_object *format_function(const ReservationFunction *f) {
         o = json_object_new_object();
         if (!o)
                 return NULL;
-        if (object_add(o, "address", json_object_new_string(pci_address_format(&f->address, buf))) < 0 ||
-            object_add(o, "assigned", json_object_new_boolean(f->assigned)) < 0 ||
-            object_add_string_or_null(o, "host_driver", f->host_driver) < 0 ||
-            object_add(o, "vendor_id", json_object_new_int(f->vendor_id)) < 0 ||
-            object_add(o, "device_id", json_object_new_int(f->device_id)) < 0)
+        if (json_add(o, "address", json_object_new_string(pci_address_format(&f->address, buf))) < 0 ||
+            json_add(o, "assigned", json_object_new_boolean(f->assigned)) < 0 ||
+            json_add_string_or_null(o, "host_driver", f->host_driver) < 0 ||
+            json_add(o, "vendor_id", json_object_new_int(f->vendor_id)) < 0 ||
+            json_add(o, "device_id", json_object_new_int(f->device_id)) < 0)
                 return NULL;
         if (f->has_dsn) {
                 snprintf(dsn, sizeof dsn, "%016" PRIx64, f->dsn);
-                if (object_add(o, "dsn", json_object_new_string(dsn)) < 0)
+                if (json_add(o, "dsn", json_object_new_string(dsn)) < 0)
                         return NULL;
         }
         return TAKE_PTR(o);
@@ -619,8 +439,8 @@ static json_object *format_journal(const ReservationJournal *j) {
         array = json_object_new_array();
         if (!o || !array)
                 return NULL;
-        if (object_add_string_or_null(o, "operation", journal_operation_to_string(j->operation)) < 0 ||
-            object_add(o, "step", json_object_new_int64(j->step)) < 0)
+        if (json_add_string_or_null(o, "operation", journal_operation_to_string(j->operation)) < 0 ||
+            json_add(o, "step", json_object_new_int64(j->step)) < 0)
                 return NULL;
         for (size_t i = 0; i < j->n_functions; i++) {
                 _cleanup_(json_object_putp) json_object *f = NULL;
@@ -628,12 +448,12 @@ static json_object *format_journal(const ReservationJournal *j) {
 
                 f = json_object_new_object();
                 if (!f ||
-                    object_add(f, "address", json_object_new_string(pci_address_format(&j->functions[i].address, buf))) < 0 ||
-                    object_add_string_or_null(f, "original_driver", j->functions[i].original_driver) < 0 ||
-                    array_add(array, TAKE_PTR(f)) < 0)
+                    json_add(f, "address", json_object_new_string(pci_address_format(&j->functions[i].address, buf))) < 0 ||
+                    json_add_string_or_null(f, "original_driver", j->functions[i].original_driver) < 0 ||
+                    json_array_add_take(array, TAKE_PTR(f)) < 0)
                         return NULL;
         }
-        if (object_add(o, "functions", TAKE_PTR(array)) < 0)
+        if (json_add(o, "functions", TAKE_PTR(array)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -647,32 +467,32 @@ static json_object *format_reservation(const Reservation *r) {
                 return NULL;
         /* Invalid fields are written as they are (NULL as null): store_save()
          * refuses the result by parsing it, and tests can build bad files. */
-        if (object_add(o, "id", json_object_new_string(r->id)) < 0 ||
-            object_add_string_or_null(o, "owner", r->owner) < 0 ||
-            object_add(o, "owner_uid", json_object_new_int64(r->owner_uid)) < 0 ||
-            object_add(o, "persistent", json_object_new_boolean(r->persistent)) < 0 ||
-            object_add_string_or_null(o, "driver", r->driver) < 0 ||
-            object_add_string_or_null(o, "state", reservation_state_to_string(r->state)) < 0 ||
-            object_add(o, "created_usec", json_object_new_uint64(r->created_usec)) < 0 ||
-            object_add_string_or_null(o, "last_error", r->last_error) < 0)
+        if (json_add(o, "id", json_object_new_string(r->id)) < 0 ||
+            json_add_string_or_null(o, "owner", r->owner) < 0 ||
+            json_add(o, "owner_uid", json_object_new_int64(r->owner_uid)) < 0 ||
+            json_add(o, "persistent", json_object_new_boolean(r->persistent)) < 0 ||
+            json_add_string_or_null(o, "driver", r->driver) < 0 ||
+            json_add_string_or_null(o, "state", reservation_state_to_string(r->state)) < 0 ||
+            json_add(o, "created_usec", json_object_new_uint64(r->created_usec)) < 0 ||
+            json_add_string_or_null(o, "last_error", r->last_error) < 0)
                 return NULL;
         for (size_t i = 0; i < r->n_functions; i++)
-                if (array_add(array, format_function(&r->functions[i])) < 0)
+                if (json_array_add_take(array, format_function(&r->functions[i])) < 0)
                         return NULL;
-        if (object_add(o, "functions", TAKE_PTR(array)) < 0)
+        if (json_add(o, "functions", TAKE_PTR(array)) < 0)
                 return NULL;
         /* Absent rather than null when idle: the common case stays short. */
-        if (r->journal && object_add(o, "journal", format_journal(r->journal)) < 0)
+        if (r->journal && json_add(o, "journal", format_journal(r->journal)) < 0)
                 return NULL;
         if (r->return_to >= 0 &&
-            object_add_string_or_null(o, "return_to", reservation_state_to_string(r->return_to)) < 0)
+            json_add_string_or_null(o, "return_to", reservation_state_to_string(r->return_to)) < 0)
                 return NULL;
         if (r->owner_bus_name || r->owner_bus_id) {
                 _cleanup_(json_object_putp) json_object *b = json_object_new_object();
 
-                if (!b || object_add_string_or_null(b, "name", r->owner_bus_name) < 0 ||
-                    object_add_string_or_null(b, "bus_id", r->owner_bus_id) < 0 ||
-                    object_add(o, "owner_bus", TAKE_PTR(b)) < 0)
+                if (!b || json_add_string_or_null(b, "name", r->owner_bus_name) < 0 ||
+                    json_add_string_or_null(b, "bus_id", r->owner_bus_id) < 0 ||
+                    json_add(o, "owner_bus", TAKE_PTR(b)) < 0)
                         return NULL;
         }
         return TAKE_PTR(o);
@@ -702,20 +522,20 @@ char *store_format(const StoreData *d) {
         array = json_object_new_array();
         if (!root || !array)
                 return NULL;
-        if (object_add(root, "format", json_object_new_int(store_format_needed(d))) < 0 ||
-            object_add(root, "next_id", json_object_new_uint64(d->next_id)) < 0)
+        if (json_add(root, "format", json_object_new_int(store_format_needed(d))) < 0 ||
+            json_add(root, "next_id", json_object_new_uint64(d->next_id)) < 0)
                 return NULL;
         for (size_t i = 0; i < d->n_reservations; i++) {
                 int r;
 
                 if (d->reservations[i])
-                        r = array_add(array, format_reservation(d->reservations[i]));
+                        r = json_array_add_take(array, format_reservation(d->reservations[i]));
                 else
                         r = json_object_array_add(array, NULL) < 0 ? -ENOMEM : 0;
                 if (r < 0)
                         return NULL;
         }
-        if (object_add(root, "reservations", TAKE_PTR(array)) < 0)
+        if (json_add(root, "reservations", TAKE_PTR(array)) < 0)
                 return NULL;
 
         /* json-c keeps keys in insertion order, so the text is a function
@@ -736,42 +556,6 @@ char *store_format(const StoreData *d) {
 }
 
 /* ---- files ---- */
-
-/* Reads at most max + 1 bytes, so that the caller can tell "too big". */
-static int read_full(int fd, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, alloc = 0;
-
-        while (size <= max) {
-                ssize_t k;
-
-                if (size == alloc) {
-                        size_t na = alloc ? alloc * 2 : 64 * 1024;
-                        char *nb;
-
-                        if (na > max + 1)
-                                na = max + 1;
-                        nb = realloc(buf, na);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        alloc = na;
-                }
-                k = read(fd, buf + size, alloc - size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        return 0;
-}
-
 
 /* Renames dir/state.json to state.json.corrupt-<usec> and returns the new
  * full path.  Never over an existing file: an earlier corrupt file may be
@@ -832,8 +616,7 @@ static int move_aside(int dfd, const char *dir, char **ret_path) {
 int store_load(const char *dir, StoreData *ret, char **ret_moved_to) {
         _cleanup_(store_data_done) StoreData d = {};
         _cleanup_free_ char *buf = NULL, *moved = NULL;
-        _cleanup_close_ int dfd = -1, fd = -1;
-        struct stat st;
+        _cleanup_close_ int dfd = -1;
         size_t n;
         int r;
 
@@ -843,25 +626,13 @@ int store_load(const char *dir, StoreData *ret, char **ret_moved_to) {
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return negative_errno();
-        /* O_NONBLOCK: a FIFO under our name must not hang the start;
-         * O_NOFOLLOW: we never wrote a symlink there. */
-        fd = openat(dfd, STORE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0) {
-                if (errno != ENOENT)
-                        return negative_errno();
+        r = read_regular_file_at(dfd, STORE_FILE_NAME, STORE_FILE_MAX, &buf, &n);
+        if (r == -ENOENT) {
                 *ret = (StoreData) { .next_id = 1 };
                 if (ret_moved_to)
                         *ret_moved_to = NULL;
                 return 0;
         }
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-
-        r = read_full(fd, STORE_FILE_MAX, &buf, &n);
         if (r < 0)
                 return r;
         r = n > STORE_FILE_MAX ? -EBADMSG : store_parse(buf, n, &d);

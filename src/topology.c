@@ -67,23 +67,6 @@ static size_t lower_bound_group(IommuGroup * const *v, size_t n, unsigned id) {
 /* Doubling from `first`: the device array starts big, a group's member
  * array small (most groups have one or a few members, and a host has
  * thousands of groups). */
-static int grow(void **v, size_t *alloc, size_t need, size_t elem, size_t first) {
-        size_t na;
-        void *nv;
-
-        if (need <= *alloc)
-                return 0;
-        na = *alloc ? *alloc * 2 : first;
-        while (na < need)
-                na *= 2;
-        nv = realloc(*v, na * elem);
-        if (!nv)
-                return -ENOMEM;
-        *v = nv;
-        *alloc = na;
-        return 0;
-}
-
 PciDevice *topology_find(const Topology *t, const PciAddress *a) {
         uint64_t key = pci_address_key(a);
         size_t i = lower_bound_dev(t->devices, t->n_devices, key);
@@ -116,7 +99,7 @@ static int group_add_member(Topology *t, PciDevice *d) {
         if (i < t->n_groups && t->groups[i]->id == (unsigned) d->iommu_group)
                 g = t->groups[i];
         else {
-                r = grow((void **) &t->groups, &t->n_groups_alloc, t->n_groups + 1, sizeof(IommuGroup *), 64);
+                r = GREEDY_REALLOC(t->groups, t->n_groups_alloc, t->n_groups + 1);
                 if (r < 0)
                         return r;
                 g = calloc(1, sizeof(*g));
@@ -127,7 +110,7 @@ static int group_add_member(Topology *t, PciDevice *d) {
                 t->groups[i] = g;
                 t->n_groups++;
         }
-        r = grow((void **) &g->members, &g->n_alloc, g->n_members + 1, sizeof(PciDevice *), 1);
+        r = GREEDY_REALLOC(g->members, g->n_alloc, g->n_members + 1);
         if (r < 0)
                 return r;
         i = lower_bound_dev(g->members, g->n_members, pci_address_key(&d->address));
@@ -184,7 +167,7 @@ int topology_add(Topology *t, PciDevice *d, PciDevice **ret_old) {
                 return 0;
         }
 
-        r = grow((void **) &t->devices, &t->n_alloc, t->n_devices + 1, sizeof(PciDevice *), 64);
+        r = GREEDY_REALLOC(t->devices, t->n_alloc, t->n_devices + 1);
         if (r < 0)
                 return r;
         r = group_add_member(t, d);
@@ -232,4 +215,128 @@ bool topology_group_viable(const IommuGroup *g) {
                 if (!topology_member_viable(g->members[i]))
                         return false;
         return true;
+}
+
+/* ---- queries: bus-reset scope, group peers ---- */
+
+/* A parent chain longer than the number of buses in a domain means the
+ * model is inconsistent (a loop); stop walking rather than spin. */
+#define MAX_PARENT_HOPS 256
+
+
+/* Whether f sits anywhere below the bridge at address p in the sysfs
+ * hierarchy. */
+static bool device_below(const Topology *t, const PciDevice *f, const PciAddress *p) {
+        for (unsigned hops = 0; f && f->has_parent && hops < MAX_PARENT_HOPS; hops++) {
+                if (pci_address_equal(&f->parent, p))
+                        return true;
+                f = topology_find(t, &f->parent);
+        }
+        return false;
+}
+
+int topology_bus_reset_scope(const Topology *t, const PciDevice *d, PciDevice ***ret, size_t *ret_n) {
+        _cleanup_free_ PciDevice **v = NULL;
+        const PciDevice *p;
+        size_t n = 0;
+
+        if (!t || !d || !ret || !ret_n)
+                return -EINVAL;
+
+        if (!d->has_parent || t->n_devices == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+
+        /* A secondary bus reset asserts reset on the bridge's secondary
+         * interface, which propagates to every bus below it: the bus number
+         * range [secondary, subordinate] of the bridge is exactly what is
+         * hit.  Trust it only when config space was read and is consistent
+         * with d's own bus; otherwise fall back to the sysfs hierarchy,
+         * which describes the same tree. */
+        p = topology_find(t, &d->parent);
+        if (p && p->config_valid && p->config.bridge &&
+            p->config.secondary_bus != 0 &&
+            p->config.secondary_bus <= p->config.subordinate_bus &&
+            d->address.bus >= p->config.secondary_bus &&
+            d->address.bus <= p->config.subordinate_bus) {
+                PciAddress first = {
+                        .domain = p->address.domain,
+                        .bus = p->config.secondary_bus,
+                };
+                PciAddress last = {
+                        .domain = p->address.domain,
+                        .bus = p->config.subordinate_bus,
+                        .device = 0x1f,
+                        .function = 7,
+                };
+                size_t lo, hi;
+
+                /* devices are sorted by address: the range is contiguous */
+                lo = lower_bound_dev(t->devices, t->n_devices, pci_address_key(&first));
+                hi = lower_bound_dev(t->devices, t->n_devices, pci_address_key(&last) + 1);
+                if (hi > lo) {
+                        v = malloc((hi - lo) * sizeof(PciDevice *));
+                        if (!v)
+                                return -ENOMEM;
+                }
+                for (size_t i = lo; i < hi; i++)
+                        if (!pci_address_equal(&t->devices[i]->address, &d->address))
+                                v[n++] = t->devices[i];
+        } else {
+                v = calloc(t->n_devices, sizeof(PciDevice *));
+                if (!v)
+                        return -ENOMEM;
+                for (size_t i = 0; i < t->n_devices; i++) {
+                        PciDevice *f = t->devices[i];
+
+                        if (!pci_address_equal(&f->address, &d->address) &&
+                            device_below(t, f, &d->parent))
+                                v[n++] = f;
+                }
+        }
+
+        if (n == 0) {
+                free(v);
+                v = NULL;
+        }
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
+}
+
+int topology_group_peers(const Topology *t, const PciDevice *d, PciDevice ***ret, size_t *ret_n) {
+        _cleanup_free_ PciDevice **v = NULL;
+        const IommuGroup *g = NULL;
+        size_t n = 0;
+
+        if (!t || !d || !ret || !ret_n)
+                return -EINVAL;
+
+        if (d->iommu_group >= 0)
+                g = topology_find_group(t, (unsigned) d->iommu_group);
+        if (g && g->n_members > 0) {
+                v = calloc(g->n_members, sizeof(PciDevice *));
+                if (!v)
+                        return -ENOMEM;
+                for (size_t i = 0; i < g->n_members; i++) {
+                        PciDevice *m = g->members[i];
+
+                        /* bridges and ports stay on their drivers; the
+                         * kernel accepts them in a group opened by vfio */
+                        if (pci_address_equal(&m->address, &d->address) ||
+                            pci_device_is_bridge(m) || pci_device_is_host_bridge(m))
+                                continue;
+                        v[n++] = m;
+                }
+        }
+
+        if (n == 0) {
+                free(v);
+                v = NULL;
+        }
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
 }

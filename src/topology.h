@@ -62,3 +62,18 @@ bool topology_group_viable(const IommuGroup *g);
 static inline bool topology_has_iommu(const Topology *t) {
         return t->n_groups > 0;
 }
+
+/* Functions a secondary bus reset at d's parent bridge would hit: every
+ * function of the bridge's domain whose bus lies in its [secondary,
+ * subordinate] range, nested bridges and what is behind them included (or,
+ * when the bridge's config space is unknown or does not cover d's bus,
+ * every function whose sysfs parent chain reaches the bridge), excluding
+ * d.  Root-bus functions have no parent bridge: empty.  *ret is a malloc'd
+ * array of pointers into the topology, sorted by address, NULL when empty. */
+int topology_bus_reset_scope(const Topology *t, const PciDevice *d, PciDevice ***ret, size_t *ret_n);
+
+/* Members of d's IOMMU group that must be detached with it: every member
+ * except d itself, bridges/ports (which stay on their drivers) and host
+ * bridges.  Sorted by address; *ret is NULL when empty (also when d has no
+ * group). */
+int topology_group_peers(const Topology *t, const PciDevice *d, PciDevice ***ret, size_t *ret_n);

@@ -337,3 +337,7 @@ int bus_message_read_json(sd_bus_message *m, json_object **ret) {
         *ret = TAKE_PTR(j);
         return 0;
 }
+
+int ctl_out_of_memory(void) {
+        return log_error_errno(-ENOMEM, "Out of memory.");
+}

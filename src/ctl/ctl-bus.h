@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
+#include "json-util.h"
 #include "macro.h"
 
 /* The D-Bus side of pci-assignctl: names from API.md, calls that print the
@@ -20,8 +21,7 @@
 #define PA_RESERVATION_IFACE  "org.pciassign1.Reservation"
 
 /* sd-bus.h already provides sd_bus_flush_close_unrefp() and
- * sd_bus_message_unrefp(). */
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+ * sd_bus_message_unrefp(); json-util.h json_object_putp(). */
 #define _cleanup_bus_ _cleanup_(sd_bus_flush_close_unrefp)
 #define _cleanup_bus_message_ _cleanup_(sd_bus_message_unrefp)
 #define _cleanup_json_ _cleanup_(json_object_putp)

@@ -51,10 +51,6 @@ static const struct {
         { "Conflict",           "sss", { "address", "reservation_id", "message" } },
 };
 
-static int out_of_memory(void) {
-        return log_error_errno(-ENOMEM, "Out of memory.");
-}
-
 /* Local time with microseconds and the UTC offset:
  * 2024-05-01T12:00:00.123456+02:00 (ISO 8601). */
 static int format_now(char *buf, size_t size) {
@@ -71,16 +67,6 @@ static int format_now(char *buf, size_t size) {
                 return -EOVERFLOW;
         /* %z is +hhmm; ISO 8601's extended format wants +hh:mm */
         snprintf(buf, size, "%s.%06ld%.3s:%s", date, ts.tv_nsec / 1000, zone, zone + 3);
-        return 0;
-}
-
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
         return 0;
 }
 
@@ -270,7 +256,7 @@ static int monitor_emit(Monitor *mon, json_object *j, const char *note) {
         else
                 line = human = format_human(j, note);
         if (!line)
-                return out_of_memory();
+                return ctl_out_of_memory();
 
         if (puts(line) < 0 || fflush(stdout) != 0) {
                 mon->result = log_error_errno(-errno ?: -EIO, "Failed to write output: %s", strerror(errno ?: EIO));

@@ -10,10 +10,6 @@
 #include "ctl-bus.h"
 #include "ctl.h"
 
-static int out_of_memory(void) {
-        return log_error_errno(-ENOMEM, "Out of memory.");
-}
-
 static int reservation_call(sd_bus *bus, const char *id, const char *member, const char *done_text,
                             int in_use) {
         _cleanup_bus_message_ sd_bus_message *m = NULL, *reply = NULL;
@@ -25,7 +21,7 @@ static int reservation_call(sd_bus *bus, const char *id, const char *member, con
                 return r;
         if (asprintf(&ctx, "%s() on %s", member, path) < 0) {
                 ctx = NULL;
-                return out_of_memory();
+                return ctl_out_of_memory();
         }
         r = ctl_new_call(bus, path, PA_RESERVATION_IFACE, member, &m);
         if (r < 0)
@@ -79,7 +75,7 @@ static int function_call(sd_bus *bus, const char *member, const char *address, c
 
         if (asprintf(&ctx, "%s(%s)", member, address) < 0) {
                 ctx = NULL;
-                return out_of_memory();
+                return ctl_out_of_memory();
         }
         r = ctl_new_call(bus, PA_MANAGER_PATH, PA_MANAGER_IFACE, member, &m);
         if (r < 0)

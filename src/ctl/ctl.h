@@ -57,3 +57,9 @@ int verb_monitor(sd_bus *bus, int argc, char *argv[]);
 
 /* GetReservation(id): the object path (malloc'd) */
 int get_reservation(sd_bus *bus, const char *id, char **ret_path);
+
+/* "Out of memory." as a verb's one-line error: -ENOMEM */
+int ctl_out_of_memory(void);
+static inline const char *ctl_plural(size_t n, const char *one, const char *many) {
+        return n == 1 ? one : many;
+}

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "manager-dbus.h"
+#include "device-dbus.h"
 #include "manager.h"
 
 /* A function's verdict changed: so did its group peers' (their
@@ -71,6 +71,8 @@ int manager_host_usage_refresh(Manager *m) {
         if (r < 0)
                 log_warning_errno(r, "Failed to compute host usage: %m");
         unknown_changed = set_unknown(m, unknown_text(r, r < 0 ? NULL : &next));
+        if (unknown_changed)
+                manager_invalidate_verdicts(m);
         if (r < 0 || next.unreadable) {
                 /* keep the previous set: every verdict is blocked by
                  * host-usage-unknown until a complete result comes */
@@ -89,6 +91,7 @@ int manager_host_usage_refresh(Manager *m) {
         }
         prev = m->host_usage;
         m->host_usage = next;
+        manager_invalidate_verdicts(m);
 
         /* both lists are sorted: walk them together */
         while (i < prev.n_entries || j < next.n_entries) {

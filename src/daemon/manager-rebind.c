@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Driver rebinding and reset: every write to a function's driver binding
- * or `reset` goes through the one job queue, in order, run by its worker
- * thread (src/daemon/job-queue.c) with the steps of src/sysfs-ops.c.
+/* Driver rebinding and reset, the main loop's part: every write to a
+ * function's driver binding or `reset` is a job of the one queue
+ * (src/shared/job-queue.c), run in order by its worker thread
+ * (rebind-steps.c, with the steps of src/sysfs-ops.c).  Here: submission,
+ * the deadline and completion (the model updated, the caller answered).
  *
  * A reservation's Prepare/Unprepare is journaled in the state file before
  * each step (job_call_main() asks the main loop, which owns the file, to
- * write it), so a daemon that died half-way knows at its next start which
- * operation was running and which driver every function had; see
- * manager_reconcile().  The D-Bus call is answered when its job ends, or
- * with an error when it runs longer than --job-timeout (the job goes on:
- * an unbind from vfio-pci blocks in the kernel while a VMM holds the
- * device, and nothing can interrupt it). */
+ * write it: manager-journal.c), so a daemon that died half-way knows at its
+ * next start which operation was running and which driver every function
+ * had; see manager_reconcile().  The D-Bus call is answered when its job
+ * ends, or with an error when it runs longer than --job-timeout (the job
+ * goes on: an unbind from vfio-pci blocks in the kernel while a VMM holds
+ * the device, and nothing can interrupt it). */
 #include <errno.h>
-#include <json-c/json.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,647 +21,55 @@
 
 #include "bus-errors.h"
 #include "config.h"
-#include "fileio.h"
-#include "job-queue.h"
+#include "detached-store.h"
 #include "log.h"
 #include "manager-dbus.h"
-#include "manager.h"
-#include "store.h"
-
-#define DRIVER_BUF 128
-#define DETACHED_FILE_NAME "detached.json"
-
-typedef enum RebindKind {
-        REBIND_PREPARE,
-        REBIND_UNPREPARE,
-        REBIND_DETACH,
-        REBIND_REATTACH,
-        REBIND_RESET,
-        _REBIND_KIND_MAX,
-} RebindKind;
-
-static const char *const kind_names[_REBIND_KIND_MAX] = {
-        [REBIND_PREPARE] = "Prepare",
-        [REBIND_UNPREPARE] = "Unprepare",
-        [REBIND_DETACH] = "Detach",
-        [REBIND_REATTACH] = "Reattach",
-        [REBIND_RESET] = "Reset",
-};
-
-typedef struct RebindFunction {
-        PciAddress address;
-        char name[PCI_ADDRESS_STRLEN];
-        uint16_t vendor, device;
-        int group;
-        bool has_reset;
-        char *host_driver;           /* to give it back to; NULL: none */
-        bool reprobe;                /* host driver unknown: let the kernel choose */
-        char before[DRIVER_BUF];     /* bound when the job began ("" none) */
-        char after[DRIVER_BUF];      /* bound when it ended */
-        char override_after[DRIVER_BUF];
-        bool read_after;             /* after/override_after are valid */
-        bool touched;                /* a write was made to it */
-} RebindFunction;
-
-struct RebindJob {
-        Job job;
-        Manager *manager;
-        RebindKind kind;
-        char id[RESERVATION_ID_MAX + 1];  /* "" for single-function jobs */
-        char *driver;                     /* the vfio driver */
-        RebindFunction *functions;        /* sorted by address */
-        size_t n;
-        bool release_after;               /* Release(): delete once unprepared */
-        bool for_reservation;             /* a Detach job that puts back a reserved function */
-        sd_bus_message *reply;            /* NULL: nobody waits (any more) */
-        sd_event_source *deadline;
-        int blocked_on_vfio;              /* atomic: in an unbind from the vfio driver */
-
-        /* written by the worker and its main-loop callbacks, read in done */
-        bool journaled;                   /* the reservation has our journal */
-        ReservationEvent end_event;       /* valid if state_change */
-        bool state_change;
-        bool rollback_failed;
-        const char *error_name;           /* NULL: success */
-        const char *cancel_error_name;    /* on_deadline() dropped it from the queue */
-        char cancel_message[1024];
-        char message[2048];
-        char warnings[1024];
-};
-
-static bool driver_is_ours(const char *drv) {
-        return drv && (pci_driver_is_vfio(drv) || streq(drv, "pci-stub"));
-}
-
-static RebindJob *rebind_job_free(RebindJob *rj) {
-        if (!rj)
-                return NULL;
-        for (size_t i = 0; i < rj->n; i++)
-                free(rj->functions[i].host_driver);
-        free(rj->functions);
-        free(rj->driver);
-        sd_event_source_disable_unref(rj->deadline);
-        sd_bus_message_unref(rj->reply);
-        free(rj);
-        return NULL;
-}
-
-static void append(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static void append(char *buf, size_t size, const char *fmt, ...) {
-        size_t l = strnlen(buf, size);
-        va_list ap;
-
-        if (l + 1 >= size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(buf + l, size - l, fmt, ap);
-        va_end(ap);
-}
-
-static void set_error(RebindJob *rj, const char *name, const char *fmt, ...) _printf_(3, 4);
-static void set_error(RebindJob *rj, const char *name, const char *fmt, ...) {
-        va_list ap;
-
-        if (rj->error_name)
-                return;  /* the first error is the one that counts */
-        rj->error_name = name;
-        va_start(ap, fmt);
-        vsnprintf(rj->message, sizeof rj->message, fmt, ap);
-        va_end(ap);
-}
-
-static void set_step_error(RebindJob *rj, const SysfsError *err) {
-        if (rj->id[0])
-                set_error(rj, BUS_ERROR_OPERATION_FAILED, "%s of reservation %s failed (step %s): %s",
-                          kind_names[rj->kind], rj->id, sysfs_step_to_string(err->step), err->message);
-        else
-                set_error(rj, BUS_ERROR_OPERATION_FAILED, "%s failed (step %s): %s", kind_names[rj->kind],
-                          sysfs_step_to_string(err->step), err->message);
-}
-
-static void progress(RebindJob *rj, const char *fmt, ...) _printf_(2, 3);
-static void progress(RebindJob *rj, const char *fmt, ...) {
-        char buf[JOB_PROGRESS_MAX];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        job_set_progress(&rj->job, buf);
-}
-
-/* ---- main-loop side of the journal (called through job_call_main) ---- */
-
-static JournalOperation journal_operation_of(RebindKind k) {
-        return k == REBIND_PREPARE ? JOURNAL_PREPARE : JOURNAL_UNPREPARE;
-}
-
-/* PCI_ASSIGND_TEST_CRASH (test builds): SIGKILL right after the journal
- * saying `step` is on disk, for the kill -9 matrix of the tests. */
-static void crash_hook(Manager *m, ManagedReservation *mr, uint32_t step) {
-#if ENABLE_TEST_HOOKS
-        if (m->test_crash_operation == (int) mr->data->journal->operation && m->test_crash_step == step) {
-                log_notice("Test hook PCI_ASSIGND_TEST_CRASH: killing myself after journaling step %u of %s of %s.",
-                           step, journal_operation_to_string(mr->data->journal->operation), mr->data->id);
-                (void) raise(SIGKILL);
-        }
-#else
-        (void) m;
-        (void) mr;
-        (void) step;
-#endif
-}
-
-static int journal_begin_main(Job *j, void *userdata) {
-        RebindJob *rj = (RebindJob *) j;
-        Manager *m = rj->manager;
-        ManagedReservation *mr = manager_find_reservation(m, rj->id);
-        _cleanup_reservation_journal_ ReservationJournal *journal = NULL;
-        int r;
-
-        if (!mr) {
-                set_error(rj, BUS_ERROR_NO_SUCH_RESERVATION, "Reservation %s is gone", rj->id);
-                return -ENOENT;
-        }
-        if (manager_reservation_guest_may_run(mr)) {
-                set_error(rj, BUS_ERROR_IN_USE, "Reservation %s is in use by its guest; %s refused",
-                          rj->id, kind_names[rj->kind]);
-                return -EBUSY;
-        }
-
-        journal = reservation_journal_new(journal_operation_of(rj->kind));
-        if (!journal)
-                return -ENOMEM;
-        journal->functions = calloc(rj->n ?: 1, sizeof(JournalFunction));
-        if (!journal->functions)
-                return -ENOMEM;
-        for (size_t i = 0; i < rj->n; i++) {
-                JournalFunction *jf = &journal->functions[journal->n_functions++];
-
-                jf->address = rj->functions[i].address;
-                if (rj->functions[i].before[0]) {
-                        jf->original_driver = strdup(rj->functions[i].before);
-                        if (!jf->original_driver)
-                                return -ENOMEM;
-                }
-        }
-        reservation_journal_free(mr->data->journal);
-        mr->data->journal = TAKE_PTR(journal);
-        r = manager_save_reservations(m);
-        if (r < 0) {
-                mr->data->journal = reservation_journal_free(mr->data->journal);
-                set_error(rj, BUS_ERROR_OPERATION_FAILED,
-                          "%s of reservation %s not started: cannot write the journal to %s/%s: %s",
-                          kind_names[rj->kind], rj->id, m->state_dir, STORE_FILE_NAME, strerror(-r));
-                return r;
-        }
-        rj->journaled = true;
-        /* the journal now says step 0: journal_step(rj, 0) writes nothing */
-        crash_hook(m, mr, 0);
-        return 0;
-}
-
-static int journal_step_main(Job *j, void *userdata) {
-        RebindJob *rj = (RebindJob *) j;
-        Manager *m = rj->manager;
-        ManagedReservation *mr = manager_find_reservation(m, rj->id);
-        uint32_t step = (uint32_t) (uintptr_t) userdata;
-        int r;
-
-        /* a reservation with jobs is never released, see manager_release() */
-        if (!mr || !mr->data->journal)
-                return -ESTALE;
-        mr->data->journal->step = step;
-        r = manager_save_reservations(m);
-        if (r < 0) {
-                set_error(rj, BUS_ERROR_OPERATION_FAILED,
-                          "%s of reservation %s stopped before step %u: cannot write the journal to %s/%s: %s",
-                          kind_names[rj->kind], rj->id, step, m->state_dir, STORE_FILE_NAME, strerror(-r));
-                return r;
-        }
-        crash_hook(m, mr, step);
-        return 0;
-}
-
-static int journal_step(RebindJob *rj, uint32_t step) {
-        /* step 0 is in the journal journal_begin_main() wrote */
-        if (!rj->journaled || step == 0)
-                return 0;
-        return job_call_main(&rj->job, journal_step_main, (void *) (uintptr_t) step);
-}
-
-/* ---- worker side ---- */
-
-static void read_befores(RebindJob *rj) {
-        for (size_t i = 0; i < rj->n; i++)
-                if (sysfs_read_driver(&rj->manager->sysfs, &rj->functions[i].address, rj->functions[i].before,
-                                      sizeof rj->functions[i].before) < 0)
-                        rj->functions[i].before[0] = 0;
-}
-
-static void read_afters(RebindJob *rj) {
-        for (size_t i = 0; i < rj->n; i++) {
-                RebindFunction *f = &rj->functions[i];
-
-                f->read_after = sysfs_read_driver(&rj->manager->sysfs, &f->address, f->after, sizeof f->after) >= 0 &&
-                                sysfs_read_override(&rj->manager->sysfs, &f->address, f->override_after,
-                                                    sizeof f->override_after) >= 0;
-        }
-}
-
-/* Binds f to the vfio driver (if it is there, at most its override is
- * written). */
-static int bind_vfio(RebindJob *rj, RebindFunction *f, const char *driver, SysfsError *err) {
-        /* bound already: sysfs_bind_override() only sets a missing override */
-        progress(rj, "bind %s to %s", f->name, driver);
-        f->touched = true;
-        /* an unbind from another vfio driver can block like any */
-        __atomic_store_n(&rj->blocked_on_vfio, driver_is_ours(f->before), __ATOMIC_RELAXED);
-        int r = sysfs_bind_override(&rj->manager->sysfs, &f->address, f->vendor, f->device, driver, err);
-        __atomic_store_n(&rj->blocked_on_vfio, 0, __ATOMIC_RELAXED);
-        return r;
-}
-
-/* Gives f back to `target` (a host driver, none, or one of ours). */
-static int give_back(RebindJob *rj, RebindFunction *f, const char *target, bool reprobe, SysfsError *err) {
-        Manager *m = rj->manager;
-        char cur[DRIVER_BUF] = "";
-        int r;
-
-        if (target && driver_is_ours(target)) {
-                f->touched = true;
-                progress(rj, "bind %s to %s again", f->name, target);
-                return sysfs_bind_override(&m->sysfs, &f->address, f->vendor, f->device, target, err);
-        }
-        (void) sysfs_read_driver(&m->sysfs, &f->address, cur, sizeof cur);
-        progress(rj, "give %s back to %s (unbind from %s)", f->name,
-                 reprobe ? "whatever driver the kernel picks" : target ? target : "no driver", cur[0] ? cur : "none");
-        f->touched = true;
-        __atomic_store_n(&rj->blocked_on_vfio, driver_is_ours(cur), __ATOMIC_RELAXED);
-        if (reprobe)
-                r = sysfs_reprobe(&m->sysfs, &f->address, f->vendor, f->device, NULL, 0, err);
-        else
-                r = sysfs_restore(&m->sysfs, &f->address, f->vendor, f->device, target, err);
-        __atomic_store_n(&rj->blocked_on_vfio, 0, __ATOMIC_RELAXED);
-        return r;
-}
-
-/* Resets f; a missing or failing method (ENOTTY) is only a warning when
- * `tolerate_no_method`: vfio-pci resets on open and release itself. */
-static int reset_function(RebindJob *rj, RebindFunction *f, bool tolerate_no_method, SysfsError *err) {
-        int r;
-
-        progress(rj, "reset %s", f->name);
-        f->touched = true;
-        r = sysfs_reset(&rj->manager->sysfs, &f->address, f->vendor, f->device, err);
-        if (r == -ENOTTY && tolerate_no_method) {
-                append(rj->warnings, sizeof rj->warnings, "%s%s", rj->warnings[0] ? "; " : "", err->message);
-                return 0;
-        }
-        return r;
-}
-
-/* Puts every function this job wrote to back on the driver it had. */
-static void rollback(RebindJob *rj) {
-        for (size_t i = rj->n; i > 0; i--) {
-                RebindFunction *f = &rj->functions[i - 1];
-                SysfsError err;
-                int r;
-
-                if (!f->touched)
-                        continue;
-                r = give_back(rj, f, f->before[0] ? f->before : NULL, false, &err);
-                if (r < 0) {
-                        rj->rollback_failed = true;
-                        append(rj->message, sizeof rj->message, "; and putting %s back failed (step %s): %s", f->name,
-                               sysfs_step_to_string(err.step), err.message);
-                }
-        }
-        if (!rj->rollback_failed)
-                append(rj->message, sizeof rj->message, "; every function is back where it was");
-}
-
-static int verify_prepared(RebindJob *rj) {
-        Manager *m = rj->manager;
-        int last_group = -2;
-
-        progress(rj, "verify");
-        for (size_t i = 0; i < rj->n; i++) {
-                RebindFunction *f = &rj->functions[i];
-                char cur[DRIVER_BUF];
-                int r;
-
-                r = sysfs_read_driver(&m->sysfs, &f->address, cur, sizeof cur);
-                if (r < 0 || !streq(cur, rj->driver)) {
-                        set_error(rj, BUS_ERROR_OPERATION_FAILED, "%s of reservation %s failed (step verify): %s: %s",
-                                  kind_names[rj->kind], rj->id, f->name,
-                                  r < 0 ? strerror(-r) : cur[0] ? "bound to another driver" : "no driver bound");
-                        return -EIO;
-                }
-        }
-        for (size_t i = 0; i < rj->n; i++) {
-                RebindFunction *f = &rj->functions[i];
-                SysfsError err;
-
-                if (f->group < 0 || f->group == last_group)
-                        continue;
-                last_group = f->group;
-                if (sysfs_group_check(&m->sysfs, f->group, m->dev_root, &err) < 0) {
-                        set_step_error(rj, &err);
-                        return -EIO;
-                }
-        }
-        return 0;
-}
-
-static int prepare_work(Job *j) {
-        RebindJob *rj = (RebindJob *) j;
-        SysfsError err;
-        uint32_t n = (uint32_t) rj->n;
-        int r;
-
-        progress(rj, "start");
-        read_befores(rj);
-        r = job_call_main(j, journal_begin_main, NULL);
-        if (r < 0)
-                goto finish;
-
-        /* steps 0..n-1: bind */
-        for (uint32_t i = 0; i < n; i++) {
-                r = journal_step(rj, i);
-                if (r < 0)
-                        goto fail;
-                r = bind_vfio(rj, &rj->functions[i], rj->driver, &err);
-                if (r < 0) {
-                        set_step_error(rj, &err);
-                        goto fail;
-                }
-        }
-        /* steps n..2n-1: reset */
-        for (uint32_t i = 0; i < n; i++) {
-                RebindFunction *f = &rj->functions[i];
-
-                r = journal_step(rj, n + i);
-                if (r < 0)
-                        goto fail;
-                if (!f->has_reset) {
-                        append(rj->warnings, sizeof rj->warnings, "%s%s: no reset method", rj->warnings[0] ? "; " : "",
-                               f->name);
-                        continue;
-                }
-                r = reset_function(rj, f, true, &err);
-                if (r < 0) {
-                        set_step_error(rj, &err);
-                        goto fail;
-                }
-        }
-        /* step 2n: verify */
-        r = journal_step(rj, 2 * n);
-        if (r < 0)
-                goto fail;
-        r = verify_prepared(rj);
-        if (r < 0)
-                goto fail;
-
-        rj->end_event = RESERVATION_EVENT_PREPARE_DONE;
-        rj->state_change = true;
-        r = 0;
-        goto finish;
-fail:
-        rollback(rj);
-        rj->end_event = rj->rollback_failed ? RESERVATION_EVENT_ROLLBACK_FAILED : RESERVATION_EVENT_PREPARE_FAILED;
-        rj->state_change = true;
-        r = -EIO;
-finish:
-        read_afters(rj);
-        return r;
-}
-
-static int unprepare_work(Job *j) {
-        RebindJob *rj = (RebindJob *) j;
-        SysfsError err;
-        uint32_t n = (uint32_t) rj->n;
-        int r;
-
-        progress(rj, "start");
-        read_befores(rj);
-        r = job_call_main(j, journal_begin_main, NULL);
-        if (r < 0)
-                goto finish;
-
-        /* steps 0..n-1: reset what is on our drivers (best effort: the
-         * host driver initialises the device anyway) */
-        for (uint32_t i = 0; i < n; i++) {
-                RebindFunction *f = &rj->functions[i];
-
-                r = journal_step(rj, i);
-                if (r < 0)
-                        goto fail;
-                if (!f->has_reset || !driver_is_ours(f->before))
-                        continue;
-                if (reset_function(rj, f, false, &err) < 0)
-                        append(rj->warnings, sizeof rj->warnings, "%s%s", rj->warnings[0] ? "; " : "", err.message);
-        }
-        /* steps n..2n-1: give back */
-        for (uint32_t i = 0; i < n; i++) {
-                RebindFunction *f = &rj->functions[i];
-
-                r = journal_step(rj, n + i);
-                if (r < 0)
-                        goto fail;
-                if (!driver_is_ours(f->before) && !f->reprobe &&
-                    streq(f->before, f->host_driver ? f->host_driver : ""))
-                        continue;  /* already where it belongs */
-                if (!driver_is_ours(f->before) && f->before[0] && !f->host_driver)
-                        continue;  /* on a host driver, none recorded: leave it */
-                r = give_back(rj, f, f->host_driver, f->reprobe, &err);
-                if (r < 0) {
-                        set_step_error(rj, &err);
-                        goto fail;
-                }
-        }
-        rj->end_event = RESERVATION_EVENT_UNPREPARE_DONE;
-        rj->state_change = true;
-        r = 0;
-        goto finish;
-fail:
-        rollback(rj);
-        rj->end_event = rj->rollback_failed ? RESERVATION_EVENT_ROLLBACK_FAILED : RESERVATION_EVENT_UNPREPARE_FAILED;
-        rj->state_change = true;
-        r = -EIO;
-finish:
-        read_afters(rj);
-        return r;
-}
-
-static int detach_work(Job *j) {
-        RebindJob *rj = (RebindJob *) j;
-        RebindFunction *f = &rj->functions[0];
-        SysfsError err;
-        char cur[DRIVER_BUF];
-        int r;
-
-        progress(rj, "start");
-        read_befores(rj);
-        r = bind_vfio(rj, f, rj->driver, &err);
-        if (r >= 0 && f->has_reset)
-                r = reset_function(rj, f, true, &err);
-        if (r >= 0) {
-                r = sysfs_read_driver(&rj->manager->sysfs, &f->address, cur, sizeof cur);
-                if (r < 0 || !streq(cur, rj->driver)) {
-                        set_error(rj, BUS_ERROR_OPERATION_FAILED, "Detach failed (step verify): %s: %s", f->name,
-                                  r < 0 ? strerror(-r) : "not bound to the vfio driver");
-                        rollback(rj);
-                        r = -EIO;
-                }
-        } else {
-                set_step_error(rj, &err);
-                rollback(rj);
-        }
-        read_afters(rj);
-        return r;
-}
-
-static int reattach_work(Job *j) {
-        RebindJob *rj = (RebindJob *) j;
-        RebindFunction *f = &rj->functions[0];
-        SysfsError err;
-        int r;
-
-        progress(rj, "start");
-        read_befores(rj);
-        r = give_back(rj, f, f->host_driver, f->reprobe, &err);
-        if (r < 0)
-                set_step_error(rj, &err);
-        read_afters(rj);
-        return r;
-}
-
-static int reset_work(Job *j) {
-        RebindJob *rj = (RebindJob *) j;
-        SysfsError err;
-        int r;
-
-        progress(rj, "start");
-        read_befores(rj);
-        r = reset_function(rj, &rj->functions[0], false, &err);
-        if (r < 0)
-                set_step_error(rj, &err);
-        read_afters(rj);
-        return r;
-}
+#include "rebind-job.h"
+#include "reservation-dbus.h"
 
 /* ---- the detached-functions file ---- */
 
 const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a) {
-        for (size_t i = 0; i < m->n_detached; i++)
-                if (pci_address_compare(&m->detached[i].address, a) == 0)
-                        return &m->detached[i];
-        return NULL;
+        return detached_find(m->detached, m->n_detached, a);
 }
 
-static void detached_remove(Manager *m, const PciAddress *a) {
-        for (size_t i = 0; i < m->n_detached; i++)
-                if (pci_address_compare(&m->detached[i].address, a) == 0) {
-                        free(m->detached[i].host_driver);
-                        memmove(m->detached + i, m->detached + i + 1, (m->n_detached - i - 1) * sizeof(*m->detached));
-                        m->n_detached--;
-                        return;
-                }
+void manager_detached_forget(Manager *m, const PciAddress *a) {
+        detached_remove(m->detached, &m->n_detached, a);
 }
 
-static int detached_add(Manager *m, const PciAddress *a, const char *host_driver) {
-        DetachedFunction *nv;
-        char *h = NULL;
-
-        if (host_driver && !(h = strdup(host_driver)))
-                return -ENOMEM;
-        detached_remove(m, a);
-        nv = realloc(m->detached, (m->n_detached + 1) * sizeof(*nv));
-        if (!nv) {
-                free(h);
-                return -ENOMEM;
-        }
-        m->detached = nv;
-        m->detached[m->n_detached++] = (DetachedFunction) { .address = *a, .host_driver = h };
-        return 0;
+int manager_detached_record(Manager *m, const PciAddress *a, const char *host_driver) {
+        return detached_add(&m->detached, &m->n_detached, a, host_driver);
 }
 
-static void detached_free_all(Manager *m) {
-        for (size_t i = 0; i < m->n_detached; i++)
-                free(m->detached[i].host_driver);
-        free(m->detached);
+void manager_detached_free_all(Manager *m) {
+        detached_free(m->detached, m->n_detached);
         m->detached = NULL;
         m->n_detached = 0;
 }
 
-static int detached_save(Manager *m) {
-        json_object *root = json_object_new_object(), *list = json_object_new_array();
-        const char *text;
-        char buf[PCI_ADDRESS_STRLEN];
+int manager_detached_store(Manager *m) {
         int r;
 
-        if (!root || !list) {
-                json_object_put(root);
-                json_object_put(list);
-                return -ENOMEM;
-        }
-        json_object_object_add(root, "format", json_object_new_int(1));
-        json_object_object_add(root, "functions", list);
-        for (size_t i = 0; i < m->n_detached; i++) {
-                json_object *o = json_object_new_object();
-
-                json_object_object_add(o, "address", json_object_new_string(pci_address_format(&m->detached[i].address, buf)));
-                json_object_object_add(o, "host_driver",
-                                       m->detached[i].host_driver ? json_object_new_string(m->detached[i].host_driver) : NULL);
-                json_object_array_add(list, o);
-        }
-        text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
         if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
                 r = negative_errno();
         else
-                r = write_file_atomic(m->runtime_dir, DETACHED_FILE_NAME, text, strlen(text), 0644);
-        json_object_put(root);
+                r = detached_save(m->runtime_dir, m->detached, m->n_detached);
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/%s (Reattach after a restart will let the kernel "
                                   "choose the driver): %m", m->runtime_dir, DETACHED_FILE_NAME);
         return r;
 }
 
-static void detached_load(Manager *m) {
-        _cleanup_free_ char *path = NULL;
-        json_object *root, *list;
+void manager_detached_read(Manager *m) {
+        int r;
 
-        if (asprintf(&path, "%s/%s", m->runtime_dir, DETACHED_FILE_NAME) < 0)
-                return (void) log_oom();
-        if (access(path, F_OK) < 0)
-                return;
-        root = json_object_from_file(path);
-        if (!root || !json_object_object_get_ex(root, "functions", &list) ||
-            !json_object_is_type(list, json_type_array)) {
-                log_warning("%s is unreadable; forgetting which drivers detached functions came from.", path);
-                json_object_put(root);
-                return;
-        }
-        for (size_t i = 0; i < json_object_array_length(list); i++) {
-                json_object *o = json_object_array_get_idx(list, i), *ja, *jh;
-                PciAddress a;
-                const char *h = NULL;
-
-                if (!json_object_object_get_ex(o, "address", &ja) || !json_object_is_type(ja, json_type_string) ||
-                    pci_address_parse(json_object_get_string(ja), &a) < 0)
-                        continue;
-                if (json_object_object_get_ex(o, "host_driver", &jh) && json_object_is_type(jh, json_type_string)) {
-                        h = json_object_get_string(jh);
-                        if (!driver_name_is_valid(h))
-                                continue;
-                }
-                if (detached_add(m, &a, h) < 0) {
-                        log_oom();
-                        break;
-                }
-        }
-        json_object_put(root);
+        r = detached_load(m->runtime_dir, &m->detached, &m->n_detached);
+        if (r == -EPROTONOSUPPORT)
+                log_warning("%s/%s was written by a newer pci-assignd; forgetting which drivers detached "
+                            "functions came from.", m->runtime_dir, DETACHED_FILE_NAME);
+        else if (r < 0)
+                log_warning_errno(r, "%s/%s is unreadable (%m); forgetting which drivers detached functions "
+                                  "came from.", m->runtime_dir, DETACHED_FILE_NAME);
 }
 
 /* ---- main loop: submission, deadline, completion ---- */
@@ -687,15 +94,15 @@ static void reply_now(RebindJob *rj, const char *error_name, const char *message
         else
                 r = sd_bus_reply_method_return(rj->reply, NULL);
         if (r < 0)
-                log_debug_errno(r, "Failed to send the reply of %s: %m", kind_names[rj->kind]);
+                log_debug_errno(r, "Failed to send the reply of %s: %m", rebind_kind_names[rj->kind]);
         rj->reply = sd_bus_message_unref(rj->reply);
 }
 
 static void describe_target(RebindJob *rj, char *buf, size_t size) {
         if (rj->id[0])
-                snprintf(buf, size, "%s of reservation %s", kind_names[rj->kind], rj->id);
+                snprintf(buf, size, "%s of reservation %s", rebind_kind_names[rj->kind], rj->id);
         else
-                snprintf(buf, size, "%s of %s", kind_names[rj->kind], rj->n > 0 ? rj->functions[0].name : "?");
+                snprintf(buf, size, "%s of %s", rebind_kind_names[rj->kind], rj->n > 0 ? rj->functions[0].name : "?");
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -842,12 +249,12 @@ static void job_done(Job *j, int result) {
         describe_target(rj, what, sizeof what);
 
         if (result == -ECANCELED && rj->cancel_error_name)
-                set_error(rj, rj->cancel_error_name, "%s", rj->cancel_message);
+                rebind_set_error(rj, rj->cancel_error_name, "%s", rj->cancel_message);
         else if (result == -ECANCELED && !rj->error_name)
-                set_error(rj, BUS_ERROR_OPERATION_FAILED, "%s cancelled: pci-assignd is stopping; nothing was changed",
+                rebind_set_error(rj, BUS_ERROR_OPERATION_FAILED, "%s cancelled: pci-assignd is stopping; nothing was changed",
                           what);
         if (result < 0 && !rj->error_name)
-                set_error(rj, BUS_ERROR_OPERATION_FAILED, "%s failed: %s", what, strerror(-result));
+                rebind_set_error(rj, BUS_ERROR_OPERATION_FAILED, "%s failed: %s", what, strerror(-result));
 
         update_model(rj);
 
@@ -874,12 +281,14 @@ static void job_done(Job *j, int result) {
                                           what, reservation_state_to_string(mr->data->state));
                         if (r == -EBUSY && changed) {
                                 (void) manager_save_reservations(m);
+                                manager_invalidate_verdicts(m);
                                 manager_dbus_reservation_changed(m, mr);
                         }
                 } else if (changed) {
                         r = manager_save_reservations(m);
                         if (r < 0)
                                 log_error_errno(r, "Failed to store the end of %s: %m", what);
+                        manager_invalidate_verdicts(m);
                         manager_dbus_reservation_changed(m, mr);
                 }
                 /* a function went (or a host driver took one) while the
@@ -903,11 +312,11 @@ static void job_done(Job *j, int result) {
                 /* Record where it came from: a host driver, or none.  One
                  * that was on our drivers already keeps an earlier record,
                  * or gets none (Reattach then lets the kernel choose). */
-                if (!driver_is_ours(f->before) && detached_add(m, &f->address, f->before[0] ? f->before : NULL) >= 0)
-                        (void) detached_save(m);
+                if (!driver_is_ours(f->before) && manager_detached_record(m, &f->address, f->before[0] ? f->before : NULL) >= 0)
+                        (void) manager_detached_store(m);
         } else if (rj->kind == REBIND_REATTACH && !rj->error_name) {
-                detached_remove(m, &rj->functions[0].address);
-                (void) detached_save(m);
+                manager_detached_forget(m, &rj->functions[0].address);
+                (void) manager_detached_store(m);
         }
 
         log_job_end(rj, mr, what);
@@ -917,7 +326,7 @@ static void job_done(Job *j, int result) {
 
                 r = manager_release(m, mr, &error);
                 if (r < 0)
-                        set_error(rj, error.name ?: BUS_ERROR_OPERATION_FAILED, "%s",
+                        rebind_set_error(rj, error.name ?: BUS_ERROR_OPERATION_FAILED, "%s",
                                   error.message ?: "Release failed");
         }
         reply_now(rj, rj->error_name, rj->message);
@@ -937,27 +346,8 @@ static int rebind_job_new(Manager *m, RebindKind kind, size_t n, RebindJob **ret
         rj->manager = m;
         rj->kind = kind;
         rj->job.done = job_done;
-        switch (kind) {
-        case REBIND_PREPARE:   rj->job.work = prepare_work; break;
-        case REBIND_UNPREPARE: rj->job.work = unprepare_work; break;
-        case REBIND_DETACH:    rj->job.work = detach_work; break;
-        case REBIND_REATTACH:  rj->job.work = reattach_work; break;
-        default:               rj->job.work = reset_work; break;
-        }
+        rj->job.work = rebind_work;
         *ret = rj;
-        return 0;
-}
-
-static int rebind_function_init(RebindFunction *f, const PciDevice *d, const char *host_driver, bool reprobe) {
-        f->address = d->address;
-        memcpy(f->name, d->name, sizeof f->name);
-        f->vendor = d->vendor_id;
-        f->device = d->device_id;
-        f->group = d->iommu_group;
-        f->has_reset = d->has_reset;
-        f->reprobe = reprobe;
-        if (host_driver && !(f->host_driver = strdup(host_driver)))
-                return -ENOMEM;
         return 0;
 }
 
@@ -1038,7 +428,7 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
                                 return r;
                         for (size_t k = 0; k < v.n_reasons; k++)
                                 if (v.reasons[k].error)
-                                        append(reasons, sizeof reasons, "%s%s", reasons[0] ? ", " : "",
+                                        rebind_append(reasons, sizeof reasons, "%s%s", reasons[0] ? ", " : "",
                                                v.reasons[k].text);
                         verdict_done(&v);
                         if (reasons[0])
@@ -1067,7 +457,9 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
 
                 if (!d)
                         continue;
-                r = rebind_function_init(&rj->functions[rj->n++], d, f->host_driver, false);
+                /* the one host-driver decision (manager_host_driver()):
+                 * where Unprepare, Release and a rollback give it back */
+                r = rebind_function_init(&rj->functions[rj->n++], d, manager_host_driver(m, d), false);
                 if (r < 0) {
                         rebind_job_free(rj);
                         return r;
@@ -1152,12 +544,7 @@ int manager_detach(Manager *m, const PciAddress *a, const char *driver, uid_t ca
         r = check_writable(m, error);
         if (r < 0)
                 return r;
-        if (!driver || !*driver)
-                driver = "vfio-pci";
-        if (!driver_name_is_valid(driver) || !(pci_driver_is_vfio(driver) || streq(driver, "pci-stub")))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid driver \"%.64s\": expected vfio-pci, a vfio variant driver or pci-stub",
-                                         driver);
+        /* driver: checked by the bus layer (manager-dbus.c) */
         d = find_present(m, a, error);
         if (!d)
                 return -ENODEV;
@@ -1174,7 +561,7 @@ int manager_detach(Manager *m, const PciAddress *a, const char *driver, uid_t ca
         if (v.kind == VERDICT_NOT_ASSIGNABLE) {
                 for (size_t k = 0; k < v.n_reasons; k++)
                         if (v.reasons[k].error)
-                                append(reasons, sizeof reasons, "%s%s", reasons[0] ? ", " : "", v.reasons[k].text);
+                                rebind_append(reasons, sizeof reasons, "%s%s", reasons[0] ? ", " : "", v.reasons[k].text);
                 verdict_done(&v);
                 return sd_bus_error_setf(error, BUS_ERROR_NOT_ASSIGNABLE, "%s cannot be detached: %s", d->name, reasons);
         }
@@ -1204,8 +591,8 @@ int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice 
 }
 
 int manager_reattach(Manager *m, const PciAddress *a, sd_bus_message *msg, sd_bus_error *error) {
-        const DetachedFunction *df;
         ManagedReservation *mr;
+        const char *host;
         PciDevice *d;
         int r;
 
@@ -1220,14 +607,11 @@ int manager_reattach(Manager *m, const PciAddress *a, sd_bus_message *msg, sd_bu
                 return sd_bus_error_setf(error, BUS_ERROR_ALREADY_RESERVED,
                                          "%s belongs to reservation %s of %s; use its Unprepare or Release", d->name,
                                          mr->data->id, mr->data->owner);
-        df = manager_find_detached(m, a);
-        if (df)
-                return single_job(m, REBIND_REATTACH, d, NULL, df->host_driver, false, msg);
-        if (d->driver && !driver_is_ours(d->driver))
-                /* on a host driver and not detached by us: nothing to do */
-                return single_job(m, REBIND_REATTACH, d, NULL, d->driver, false, msg);
-        /* detached before we knew it: let the kernel choose */
-        return single_job(m, REBIND_REATTACH, d, NULL, NULL, true, msg);
+        /* the one host-driver decision: Detach's record, else a host
+         * driver it is on (nothing to do); with neither it was detached
+         * before we knew it: let the kernel choose (reprobe) */
+        host = manager_host_driver(m, d);
+        return single_job(m, REBIND_REATTACH, d, NULL, host, !host && !manager_find_detached(m, a), msg);
 }
 
 int manager_reset(Manager *m, const PciAddress *a, uid_t caller, sd_bus_message *msg, sd_bus_error *error) {
@@ -1276,7 +660,7 @@ int manager_reset(Manager *m, const PciAddress *a, uid_t caller, sd_bus_message 
                         bool other = hr && hr != mr && hr->data->owner_uid != caller;
 
                         if (host || other)
-                                append(unsafe, sizeof unsafe, "%s%s (%s)", unsafe[0] ? ", " : "", h->name,
+                                rebind_append(unsafe, sizeof unsafe, "%s%s (%s)", unsafe[0] ? ", " : "", h->name,
                                        host ? h->driver : hr->data->owner);
                 }
                 if (unsafe[0])
@@ -1314,7 +698,7 @@ int manager_rebind_start(Manager *m) {
         r = job_queue_new(m->event, &m->jobs);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the job queue: %m");
-        detached_load(m);
+        manager_detached_read(m);
         return 0;
 }
 
@@ -1325,178 +709,6 @@ void manager_rebind_stop(Manager *m) {
         free(m->rebind_jobs);
         m->rebind_jobs = NULL;
         m->n_rebind_jobs = 0;
-        detached_free_all(m);
+        manager_detached_free_all(m);
         sysfs_context_close(&m->sysfs);
-}
-
-/* Re-reads one function's driver and override into the model. */
-static void refresh_driver(Manager *m, const PciAddress *a) {
-        PciDevice *d = topology_find(m->topology, a);
-        char drv[DRIVER_BUF], ovr[DRIVER_BUF];
-
-        if (!d || sysfs_read_driver(&m->sysfs, a, drv, sizeof drv) < 0 ||
-            sysfs_read_override(&m->sysfs, a, ovr, sizeof ovr) < 0)
-                return;
-        free(d->driver);
-        d->driver = drv[0] ? strdup(drv) : NULL;
-        free(d->driver_override);
-        d->driver_override = ovr[0] ? strdup(ovr) : NULL;
-}
-
-/* An interrupted Prepare is rolled back (every function to the driver it
- * had when it began, the state it had: usually `reserved`), an interrupted
- * Unprepare completed (every function to its host driver, `reserved`). */
-static void reconcile_one(Manager *m, ManagedReservation *mr) {
-        Reservation *res = mr->data;
-        ReservationJournal *jr = res->journal;
-        JournalOperation op = jr->operation;
-        ReservationEvent ev;
-        char errors[2048] = "";
-
-        log_notice("Reservation %s: found an interrupted %s (step %u); %s.", res->id,
-                   jr->operation == JOURNAL_PREPARE ? "Prepare" : "Unprepare", jr->step,
-                   jr->operation == JOURNAL_PREPARE ? "rolling it back" : "completing it");
-        for (size_t i = 0; i < jr->n_functions; i++) {
-                JournalFunction *jf = &jr->functions[i];
-                ReservationFunction *f = reservation_find_function(res, &jf->address);
-                PciDevice *d = topology_find(m->topology, &jf->address);
-                const char *target;
-                SysfsError err;
-                int r;
-
-                if (!f || !d) {
-                        char buf[PCI_ADDRESS_STRLEN];
-                        append(errors, sizeof errors, "%s%s: not present", errors[0] ? "; " : "",
-                               pci_address_format(&jf->address, buf));
-                        continue;
-                }
-                target = op == JOURNAL_PREPARE ? jf->original_driver : f->host_driver;
-                if (target && driver_is_ours(target))
-                        r = sysfs_bind_override(&m->sysfs, &f->address, f->vendor_id, f->device_id, target, &err);
-                else
-                        r = sysfs_restore(&m->sysfs, &f->address, f->vendor_id, f->device_id, target, &err);
-                if (r < 0)
-                        append(errors, sizeof errors, "%s%s (step %s)", errors[0] ? "; " : "", err.message,
-                               sysfs_step_to_string(err.step));
-                else
-                        log_info("Reservation %s: %s is on %s again.", res->id, d->name, target ?: "no driver");
-                refresh_driver(m, &f->address);
-        }
-        res->journal = reservation_journal_free(res->journal);
-        /* the state is written at the end of an operation only: what is
-         * stored is the state before the interrupted one */
-        if (errors[0]) {
-                log_fields(LOG_ERR, 0, ((LogFields) { .reservation_id = res->id }),
-                           "Reservation %s: reconciling failed: %s", res->id, errors);
-                ev = RESERVATION_EVENT_ROLLBACK_FAILED;
-        } else
-                ev = op == JOURNAL_UNPREPARE ? RESERVATION_EVENT_UNPREPARE_DONE : RESERVATION_EVENT_PREPARE_FAILED;
-        if (manager_reservation_apply(m, mr, ev, errors[0] ? LAST_ERROR_SET : LAST_ERROR_CLEAR, errors, 0, NULL) == -EBUSY)
-                log_error("Reservation %s: a journal does not fit its stored state %s; leaving the state.", res->id,
-                          reservation_state_to_string(res->state));
-        else if (!errors[0])
-                log_fields(LOG_NOTICE, 0,
-                           ((LogFields) { .reservation_id = res->id, .message_id = LOG_MESSAGE_ID_RECONCILED }),
-                           "Reservation %s reconciled: %s.", res->id, reservation_state_to_string(res->state));
-}
-
-/* Boot: a prepared reservation whose functions are back on host drivers
- * (a reboot) is bound again; what is bound already is left alone, not
- * reset (its guest may be running). */
-static void ensure_prepared(Manager *m, ManagedReservation *mr) {
-        Reservation *res = mr->data;
-        char errors[2048] = "";
-        int last_group = -2, n_bound = 0;
-
-        for (size_t i = 0; i < res->n_functions; i++) {
-                ReservationFunction *f = &res->functions[i];
-                PciDevice *d = topology_find(m->topology, &f->address);
-                SysfsError err;
-                int r;
-
-                if (!d) {
-                        char buf[PCI_ADDRESS_STRLEN];
-                        append(errors, sizeof errors, "%s%s is not present", errors[0] ? "; " : "",
-                               pci_address_format(&f->address, buf));
-                        continue;
-                }
-                if (d->driver && streq(d->driver, res->driver))
-                        continue;
-                r = sysfs_bind_override(&m->sysfs, &f->address, f->vendor_id, f->device_id, res->driver, &err);
-                if (r >= 0 && d->has_reset) {
-                        r = sysfs_reset(&m->sysfs, &f->address, f->vendor_id, f->device_id, &err);
-                        if (r == -ENOTTY)
-                                r = 0;
-                }
-                if (r < 0)
-                        append(errors, sizeof errors, "%s%s (step %s)", errors[0] ? "; " : "", err.message,
-                               sysfs_step_to_string(err.step));
-                else
-                        n_bound++;
-                refresh_driver(m, &f->address);
-        }
-        for (size_t i = 0; i < res->n_functions && !errors[0]; i++) {
-                PciDevice *d = topology_find(m->topology, &res->functions[i].address);
-                SysfsError err;
-
-                if (!d || d->iommu_group < 0 || d->iommu_group == last_group)
-                        continue;
-                last_group = d->iommu_group;
-                if (sysfs_group_check(&m->sysfs, d->iommu_group, m->dev_root, &err) < 0)
-                        append(errors, sizeof errors, "%s", err.message);
-        }
-        if (errors[0]) {
-                log_error("Reservation %s: binding its functions to %s again failed: %s", res->id, res->driver, errors);
-                (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, LAST_ERROR_SET, errors, 0,
-                                                 NULL);
-        } else if (n_bound > 0)
-                log_notice("Reservation %s: %d function(s) bound to %s again (they were not after the restart).",
-                           res->id, n_bound, res->driver);
-}
-
-int manager_reconcile(Manager *m) {
-        bool changed = false;
-        int r;
-
-        if (m->read_only) {
-                for (size_t i = 0; i < m->n_reservations; i++)
-                        if (m->reservations[i]->data->journal)
-                                log_warning("Reservation %s has an interrupted operation; read-only, leaving it.",
-                                            m->reservations[i]->data->id);
-                return 0;
-        }
-        for (size_t i = 0; i < m->n_reservations; i++) {
-                ManagedReservation *mr = m->reservations[i];
-
-                if (mr->data->journal) {
-                        reconcile_one(m, mr);
-                        changed = true;
-                }
-        }
-        /* orphans (transient, owner gone) are given back after READY, not
-         * bound again now (manager_startup_finish()) */
-        for (size_t i = 0; i < m->n_reservations; i++) {
-                ManagedReservation *mr = m->reservations[i];
-                ReservationState s = mr->data->state;
-
-                if (!mr->orphan && (s == RESERVATION_PREPARED || s == RESERVATION_IN_USE)) {
-                        ensure_prepared(m, mr);
-                        changed = changed || mr->data->state != s;
-                }
-        }
-        /* functions Detach()ed before a restart that are not ours any more */
-        for (size_t i = m->n_detached; i > 0; i--) {
-                PciDevice *d = topology_find(m->topology, &m->detached[i - 1].address);
-                if (!d || !driver_is_ours(d->driver)) {
-                        detached_remove(m, &m->detached[i - 1].address);
-                        (void) detached_save(m);
-                }
-        }
-        manager_invalidate_verdicts(m);
-        if (!changed)
-                return 0;
-        r = manager_save_reservations(m);
-        if (r < 0)
-                return r;
-        return 0;
 }

@@ -5,10 +5,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bus-errors.h"
 #include "log.h"
 #include "manager-dbus.h"
+#include "reservation-dbus.h"
 #include "manager.h"
 #include "store.h"
 
@@ -114,6 +116,7 @@ int manager_reservation_apply(Manager *m, ManagedReservation *mr, ReservationEve
                         return r;
                 }
         }
+        manager_invalidate_verdicts(m);
         manager_dbus_reservation_changed(m, mr);
         return r < 0 ? r : 0;
 }
@@ -456,33 +459,6 @@ int manager_load_reservations(Manager *m) {
         return 0;
 }
 
-static const char *reserved_by_cb(void *userdata, const PciAddress *a, const char **ret_id) {
-        Manager *m = userdata;
-        ManagedReservation *r = manager_reservation_of(m, a, NULL);
-
-        if (!r)
-                return NULL;
-        *ret_id = r->data->id;
-        return r->data->owner;
-}
-
-static const char *host_usage_cb(void *userdata, const PciAddress *a) {
-        Manager *m = userdata;
-        return host_usage_lookup(&m->host_usage, a);
-}
-
-int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict *ret) {
-        VerdictContext ctx = {
-                .topology = m->topology,
-                .page_size = (uint64_t) sysconf(_SC_PAGESIZE),
-                .reserved_by = reserved_by_cb,
-                .host_usage = host_usage_cb,
-                .userdata = m,
-                .host_usage_unknown = m->host_usage_unknown,
-        };
-        return verdict_compute(&ctx, a, owner, ret);
-}
-
 static uint64_t now_realtime_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -513,96 +489,6 @@ void manager_reservation_owner_gone(Manager *m, ManagedReservation *mr) {
         if (k < 0)
                 log_error_errno(k, "Failed to release transient reservation %s: %s", mr->data->id,
                                 error.message ?: strerror(-k));
-}
-
-static int on_track_empty(sd_bus_track *track, void *userdata) {
-        ManagedReservation *mr = userdata;
-
-        log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = mr->data->id }),
-                   "Owner %s of transient reservation %s disconnected, releasing it.",
-                   mr->data->owner_bus_name ?: "(unknown)", mr->data->id);
-        /* once: sd-bus calls this again as long as the track is empty */
-        manager_reservation_owner_gone(mr->manager, mr);
-        return 1;  /* handled: not again */
-}
-
-static int owner_track(Manager *m, ManagedReservation *mr, const char *name) {
-        _cleanup_(sd_bus_track_unrefp) sd_bus_track *t = NULL;
-        int r;
-
-        r = sd_bus_track_new(m->bus, &t, on_track_empty, mr);
-        if (r < 0)
-                return r;
-        /* fails with -ENXIO when the name has no owner (it asks the bus) */
-        r = sd_bus_track_add_name(t, name);
-        if (r < 0)
-                return r;
-        sd_bus_track_unref(mr->track);
-        mr->track = TAKE_PTR(t);
-        return 0;
-}
-
-/* Start-up, the bus open, before reconciliation: the owner of a transient
- * reservation whose connection survived the restart (same bus ID, its
- * unique name still there) is tracked again and keeps it.  One whose owner
- * is gone, or who cannot be told (no bus name stored: an older daemon;
- * another bus ID: the bus restarted, and reuses unique names) is an
- * orphan: a reserved one without an interrupted operation is dropped now
- * (nothing of it is on our drivers), the others are given back through
- * the job queue after READY (manager_startup_finish()). */
-int manager_track_owners(Manager *m) {
-        bool dropped = false;
-        int r;
-
-        for (size_t i = m->n_reservations; i > 0; i--) {
-                ManagedReservation *mr = m->reservations[i - 1];
-                Reservation *res = mr->data;
-                char why[256];
-
-                if (res->persistent)
-                        continue;
-                if (!res->owner_bus_name || !res->owner_bus_id)
-                        snprintf(why, sizeof why, "no bus name of its owner is stored");
-                else if (!streq(res->owner_bus_id, m->bus_id))
-                        snprintf(why, sizeof why, "the bus was restarted (bus ID %s, now %s)", res->owner_bus_id,
-                                 m->bus_id);
-                else {
-                        r = owner_track(m, mr, res->owner_bus_name);
-                        if (r >= 0) {
-                                log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = res->id }),
-                                           "Transient reservation %s: its owner %s is still connected; keeping it.",
-                                           res->id, res->owner_bus_name);
-                                continue;
-                        }
-                        if (r != -ENXIO) {
-                                /* cannot tell: keeping it is what cannot
-                                 * hurt a guest; Release() still works */
-                                log_fields(LOG_ERR, r, ((LogFields) { .reservation_id = res->id }),
-                                           "Transient reservation %s: cannot watch its owner %s: %m; keeping it "
-                                           "untracked (release it when its owner is gone).",
-                                           res->id, res->owner_bus_name);
-                                continue;
-                        }
-                        snprintf(why, sizeof why, "its owner %s left the bus", res->owner_bus_name);
-                }
-                if (res->state == RESERVATION_RESERVED && !res->journal && !m->read_only) {
-                        log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = res->id }),
-                                   "Dropping transient reservation %s of \"%s\": %s.", res->id, res->owner, why);
-                        manager_remove_reservation(m, mr);
-                        managed_reservation_free(mr);
-                        dropped = true;
-                        continue;
-                }
-                log_fields(LOG_NOTICE, 0, ((LogFields) { .reservation_id = res->id }),
-                           "Transient reservation %s of \"%s\" (%s): %s; %s.", res->id, res->owner,
-                           reservation_state_to_string(res->state), why,
-                           m->read_only ? "read-only, leaving it" : "giving it back after start-up");
-                mr->orphan = !m->read_only;
-        }
-        if (!dropped)
-                return 0;
-        manager_sync_missing(m);
-        return manager_save_reservations(m);
 }
 
 /* Appends "a, b, c" to a bounded buffer */
@@ -785,7 +671,7 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
         }
 
         if (!req->persistent && req->message) {
-                r = owner_track(m, mr, mr->data->owner_bus_name);
+                r = manager_owner_track(m, mr, mr->data->owner_bus_name);
                 if (r < 0) {
                         log_error_errno(r, "Failed to track the owner of %s: %m", mr->data->id);
                         manager_remove_reservation(m, mr);
@@ -798,6 +684,10 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
         log_info("Reservation %s created for \"%s\" (uid %u): %zu function(s)%s.", mr->data->id,
                  mr->data->owner, (unsigned) mr->data->owner_uid, mr->data->n_functions,
                  mr->data->persistent ? "" : ", transient");
+        /* the placeholders of absent functions exist before anyone looks
+         * them up */
+        manager_sync_missing(m);
+        manager_invalidate_verdicts(m);
         manager_dbus_reservation_added(m, mr);
         *ret = mr;
         return 0;
@@ -832,6 +722,7 @@ int manager_release(Manager *m, ManagedReservation *mr, sd_bus_error *error) {
                                          "Cannot store the release in %s: %s", m->state_dir, strerror(-r));
         }
         log_info("Reservation %s of \"%s\" released.", mr->data->id, mr->data->owner);
+        manager_invalidate_verdicts(m);
         manager_dbus_reservation_removed(m, mr);
         managed_reservation_free(mr);
         manager_sync_missing(m);

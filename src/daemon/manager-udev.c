@@ -26,6 +26,7 @@
 #include "config.h"
 #include "describe.h"
 #include "log.h"
+#include "device-dbus.h"
 #include "manager-dbus.h"
 #include "manager.h"
 
@@ -33,14 +34,8 @@ void manager_device_dirty(Manager *m, const PciAddress *a) {
         for (size_t i = 0; i < m->n_dirty; i++)
                 if (pci_address_equal(&m->dirty[i], a))
                         return;
-        if (m->n_dirty == m->n_dirty_alloc) {
-                size_t na = m->n_dirty_alloc ? m->n_dirty_alloc * 2 : 16;
-                PciAddress *nv = realloc(m->dirty, na * sizeof(*nv));
-                if (!nv)
-                        return (void) log_oom();
-                m->dirty = nv;
-                m->n_dirty_alloc = na;
-        }
+        if (GREEDY_REALLOC(m->dirty, m->n_dirty_alloc, m->n_dirty + 1) < 0)
+                return (void) log_oom();
         m->dirty[m->n_dirty++] = *a;
         if (m->flush_source)
                 (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);
@@ -158,8 +153,10 @@ static void device_appeared(Manager *m, PciDevice *d) {
          * bind event then changes nothing in the model.  Say it here, so
          * that every bind a subscriber could not see otherwise is a
          * DriverChanged (a placeholder has no driver). */
-        if (d->driver && *d->driver)
+        if (d->driver && *d->driver) {
+                manager_device_dirty(m, &d->address);
                 manager_dbus_emit_driver_changed(m, &d->address, "", d->driver);
+        }
         dirty_related(m, d);
         if (was_missing)
                 manager_device_dirty(m, &d->address);
@@ -207,6 +204,7 @@ static bool takeover_may_rebind(Manager *m, ManagedReservation *mr) {
 static void driver_changed(Manager *m, const PciDevice *d, const char *old, const char *new) {
         ManagedReservation *mr = NULL;
 
+        manager_device_dirty(m, &d->address);
         manager_dbus_emit_driver_changed(m, &d->address, old, new);
         if (!reservation_id_of(m, &d->address, &mr) || !driver_is_host(new) || mr->jobs > 0)
                 return;
@@ -492,17 +490,10 @@ static void resync(Manager *m) {
                 if (!dev)
                         continue;  /* gone since the scan: not seen */
                 if (pci_address_parse(udev_device_get_sysname(dev), &a) >= 0) {
-                        if (n_seen == alloc_seen) {
-                                size_t na = alloc_seen ? alloc_seen * 2 : 256;
-                                PciAddress *nv = realloc(seen, na * sizeof *nv);
-
-                                if (!nv) {
-                                        udev_device_unref(dev);
-                                        udev_enumerate_unref(e);
-                                        return (void) log_oom();
-                                }
-                                seen = nv;
-                                alloc_seen = na;
+                        if (GREEDY_REALLOC(seen, alloc_seen, n_seen + 1) < 0) {
+                                udev_device_unref(dev);
+                                udev_enumerate_unref(e);
+                                return (void) log_oom();
                         }
                         seen[n_seen++] = a;
                 }

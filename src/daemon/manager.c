@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <libudev.h>
 #include <malloc.h>
@@ -10,6 +11,8 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "describe.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "bus-polkit.h"
@@ -294,12 +297,8 @@ static void *scan_pci(void *userdata) {
                         log_debug("Ignoring %s: not a PCI function.", syspath);
                         continue;
                 }
-                if (n == alloc) {
-                        FoundFunction *nv = realloc(v, (alloc = alloc ? alloc * 2 : 256) * sizeof(*v));
-                        if (!nv)
-                                goto oom;
-                        v = nv;
-                }
+                if (GREEDY_REALLOC(v, alloc, n + 1) < 0)
+                        goto oom;
                 v[n].key = pci_address_key(&a);
                 v[n].path = strdup(syspath);
                 if (!v[n].path)
@@ -490,4 +489,114 @@ int manager_startup(Manager *m) {
         (void) sd_event_source_set_enabled(m->startup_finish, SD_EVENT_ONESHOT);
 
         return 0;
+}
+
+const char *manager_host_driver(Manager *m, const PciDevice *d) {
+        ReservationFunction *f = NULL;
+        const DetachedFunction *df;
+
+        if (manager_reservation_of(m, &d->address, &f) && f->host_driver)
+                return f->host_driver;
+        df = manager_find_detached(m, &d->address);
+        if (df)
+                return df->host_driver;
+        if (d->driver && !pci_driver_is_vfio(d->driver) && !streq(d->driver, "pci-stub"))
+                return d->driver;
+        return NULL;
+}
+
+/* The device view of describe_device() plus what the daemon knows:
+ * verdict, reservation, host driver, presence. */
+static json_object *describe_device_full(Manager *m, const PciDevice *d) {
+        json_object *o = describe_device(d);
+        ReservationFunction *f = NULL;
+        ManagedReservation *mr;
+        Verdict v = {};
+        bool have_verdict;
+
+        if (!o)
+                return NULL;
+        mr = manager_reservation_of(m, &d->address, &f);
+        have_verdict = manager_verdict(m, &d->address, "", &v) >= 0;
+        describe_device_state(o, !d->missing, manager_host_driver(m, d), mr ? mr->data->id : NULL, f && f->assigned,
+                              have_verdict ? &v : NULL);
+        if (have_verdict)
+                verdict_done(&v);
+        return o;
+}
+
+const PciDevice *manager_next_device(Manager *m, size_t *i, size_t *j) {
+        Topology *t = m->topology, *x = m->missing;
+
+        if (*i >= t->n_devices && *j >= x->n_devices)
+                return NULL;
+        if (*j >= x->n_devices ||
+            (*i < t->n_devices && pci_address_compare(&t->devices[*i]->address, &x->devices[*j]->address) < 0))
+                return t->devices[(*i)++];
+        return x->devices[(*j)++];
+}
+
+int manager_describe(Manager *m, char **ret) {
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        Topology *t = m->topology, *x = m->missing;
+        json_object *devs, *groups, *res;
+        size_t i = 0, j = 0;
+
+        root = describe_root(PACKAGE_VERSION, topology_has_iommu(t), m->read_only);
+        devs = json_object_new_array_ext((int) (t->n_devices + x->n_devices));
+        groups = json_object_new_array_ext((int) t->n_groups);
+        res = json_object_new_array();
+        if (!root || !devs || !groups || !res) {
+                json_object_put(devs);
+                json_object_put(groups);
+                json_object_put(res);
+                return -ENOMEM;
+        }
+        for (const PciDevice *d; (d = manager_next_device(m, &i, &j));) {
+                json_object_array_add(devs, describe_device_full(m, d));
+        }
+        json_object_object_add(root, "devices", devs);
+        for (size_t k = 0; k < t->n_groups; k++) {
+                json_object *g = describe_group(t->groups[k]);
+                ManagedReservation *mr = NULL;
+
+                for (size_t l = 0; !mr && l < t->groups[k]->n_members; l++)
+                        mr = manager_reservation_of(m, &t->groups[k]->members[l]->address, NULL);
+                json_object_object_add(g, "reservation", mr ? json_object_new_string(mr->data->id) : NULL);
+                json_object_array_add(groups, g);
+        }
+        json_object_object_add(root, "groups", groups);
+        for (size_t k = 0; k < m->n_reservations; k++)
+                json_object_array_add(res, describe_reservation(m->reservations[k]->data));
+        json_object_object_add(root, "reservations", res);
+
+        *ret = describe_to_string(root);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static const char *reserved_by_cb(void *userdata, const PciAddress *a, const char **ret_id) {
+        Manager *m = userdata;
+        ManagedReservation *r = manager_reservation_of(m, a, NULL);
+
+        if (!r)
+                return NULL;
+        *ret_id = r->data->id;
+        return r->data->owner;
+}
+
+static const char *host_usage_cb(void *userdata, const PciAddress *a) {
+        Manager *m = userdata;
+        return host_usage_lookup(&m->host_usage, a);
+}
+
+int manager_verdict(Manager *m, const PciAddress *a, const char *owner, Verdict *ret) {
+        VerdictContext ctx = {
+                .topology = m->topology,
+                .page_size = (uint64_t) sysconf(_SC_PAGESIZE),
+                .reserved_by = reserved_by_cb,
+                .host_usage = host_usage_cb,
+                .userdata = m,
+                .host_usage_unknown = m->host_usage_unknown,
+        };
+        return verdict_compute(&ctx, a, owner, ret);
 }

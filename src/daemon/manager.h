@@ -5,6 +5,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "detached-store.h"
 #include "host-usage.h"
 #include "reservation-state.h"
 #include "reservation.h"
@@ -17,14 +18,6 @@ typedef struct PolkitRegistry PolkitRegistry;
 typedef struct VerdictCache VerdictCache;
 typedef struct JobQueue JobQueue;
 typedef struct RebindJob RebindJob;
-
-/* A function detached by Manager.Detach (no reservation): the driver to
- * give it back to.  Kept in $RUNTIME_DIRECTORY/detached.json, so a daemon
- * restart remembers it; a reboot gives every function back anyway. */
-typedef struct DetachedFunction {
-        PciAddress address;
-        char *host_driver;         /* NULL: none known (let the kernel choose) */
-} DetachedFunction;
 
 /* A reservation as the daemon holds it: the data (stored) plus what only
  * lives while the daemon runs. */
@@ -51,8 +44,8 @@ typedef struct ManagedReservation {
 #define TAKEOVER_WINDOW_USEC (60ULL * 1000000ULL)
 
 /* The daemon's state: the model of the host and the connections that feed
- * and export it.  D-Bus objects (src/dbus/) read it; only the manager
- * changes it. */
+ * and export it.  D-Bus objects (the *-dbus.c files) read it; only the
+ * manager changes it. */
 typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
@@ -93,7 +86,7 @@ typedef struct Manager {
         SysfsContext sysfs;
         char *dev_root;            /* "/dev" */
 
-        DetachedFunction *detached;
+        DetachedFunction *detached;   /* Manager.Detach (detached-store.h) */
         size_t n_detached;
 
         /* udev (manager-udev.c) */
@@ -214,6 +207,10 @@ void manager_remove_reservation(Manager *m, ManagedReservation *r);
 ManagedReservation *managed_reservation_free(ManagedReservation *r);
 void manager_sync_missing(Manager *m);
 
+/* Present and missing functions merged in address order: start with
+ * *i = *j = 0; NULL after the last. */
+const PciDevice *manager_next_device(Manager *m, size_t *i, size_t *j);
+
 /* Looks a function up among present and missing ones. */
 PciDevice *manager_find_device(Manager *m, const PciAddress *a);
 
@@ -238,6 +235,10 @@ int manager_reconcile(Manager *m);
 /* Start-up, right after the bus is open: tracks the owners of transient
  * reservations again, marks the orphans, drops orphans that hold nothing. */
 int manager_track_owners(Manager *m);
+/* Tracks `name` as the owner of transient mr (manager-owners.c): when it
+ * leaves the bus, manager_reservation_owner_gone().  -ENXIO when the name
+ * has no owner now. */
+int manager_owner_track(Manager *m, ManagedReservation *mr, const char *name);
 /* Start-up, before reconciliation: a reservation with a function that is
  * not as reserved is degraded, as when that happens at run time. */
 void manager_reservations_check_present(Manager *m);
@@ -247,6 +248,13 @@ void manager_reservation_owner_gone(Manager *m, ManagedReservation *mr);
  * queue, Conflict signals of what was missing at start. */
 void manager_startup_finish(Manager *m);
 const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
+
+/* The one decision of the driver a function is given back to (HostDriver,
+ * Describe, and every give-back of Unprepare, Release and Reattach):
+ * the host driver recorded with its reservation at Reserve; else the one
+ * recorded by Detach; else the bound driver unless it is one of ours
+ * (vfio, pci-stub).  NULL: none known, the kernel chooses (drivers_probe). */
+const char *manager_host_driver(Manager *m, const PciDevice *d);
 
 /* Binds one function of a prepared reservation back to its vfio driver
  * (a host driver took it, or it came back), through the job queue; it is
@@ -281,6 +289,9 @@ bool manager_function_resets_alone(const PciDevice *d);
 /* Queues one PropertiesChanged of the function for the end of the
  * main-loop iteration (several changes: one signal). */
 void manager_device_dirty(Manager *m, const PciAddress *a);
+
+/* Describe()'s JSON text (describe.c builds each part), malloc'd */
+int manager_describe(Manager *m, char **ret);
 
 /* A status line for sd_notify STATUS= */
 void manager_status(Manager *m, char *buf, size_t size);

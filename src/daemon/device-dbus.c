@@ -4,44 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "macro.h"
-#include "log.h"
-#include "manager-dbus.h"
-
-#include "bus-errors.h"
 #include "bus-label.h"
+#include "device-dbus.h"
+#include "group-dbus.h"
+#include "log.h"
+#include "macro.h"
+#include "manager-dbus.h"
+#include "reservation-dbus.h"
 
 /* Device objects' userdata is the PciDevice itself (the find callback's
  * answer); the few properties that need the rest of the model (verdicts,
- * reservations) reach it through the one manager of the process. */
-static Manager *the_manager;
+ * reservations) reach the Manager as the userdata their vtable was
+ * registered with: the slot being dispatched. */
+static Manager *slot_manager(sd_bus *bus) {
+        return sd_bus_slot_get_userdata(sd_bus_get_current_slot(bus));
+}
 
 int device_object_path(const PciDevice *d, char **ret) {
         /* what sd_bus_path_encode() makes, in one allocation */
         *ret = bus_label_path(PCIASSIGN_DEVICE_PREFIX, d->name);
         return *ret ? 0 : -ENOMEM;
-}
-
-/* A group's members changed (delta: +1 a member came, -1 one went, 0 a
- * member changed): the group object appeared with its first member, went
- * with its last, or its properties changed. */
-static void group_changed(Manager *m, int group, int delta) {
-        _cleanup_free_ char *gpath = NULL;
-        IommuGroup *g;
-
-        if (group < 0 || !m->bus || group_object_path((unsigned) group, &gpath) < 0)
-                return;
-        g = topology_find_group(m->topology, (unsigned) group);
-        if (!g) {
-                if (delta < 0)
-                        (void) sd_bus_emit_interfaces_removed(m->bus, gpath, "org.pciassign1.Group", NULL);
-                return;
-        }
-        if (delta > 0 && g->n_members == 1)
-                (void) sd_bus_emit_object_added(m->bus, gpath);
-        else
-                (void) sd_bus_emit_properties_changed(m->bus, gpath, "org.pciassign1.Group", "Devices", "Viable",
-                                                      NULL);
 }
 
 static int device_find(sd_bus *bus, const char *path, const char *interface,
@@ -132,29 +114,14 @@ static int property_get_assigned(sd_bus *bus, const char *path, const char *inte
         const PciDevice *d = userdata;
         ReservationFunction *f = NULL;
 
-        (void) manager_reservation_of(the_manager, &d->address, &f);
+        (void) manager_reservation_of(slot_manager(bus), &d->address, &f);
         return append_bool(reply, f && f->assigned);
-}
-
-const char *device_host_driver(Manager *m, const PciDevice *d) {
-        ReservationFunction *f = NULL;
-
-        const DetachedFunction *df;
-
-        if (manager_reservation_of(m, &d->address, &f) && f->host_driver)
-                return f->host_driver;
-        df = manager_find_detached(m, &d->address);
-        if (df)
-                return strempty(df->host_driver);
-        if (d->driver && !pci_driver_is_vfio(d->driver) && strcmp(d->driver, "pci-stub") != 0)
-                return d->driver;
-        return "";
 }
 
 static int property_get_host_driver(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply,
                                     void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append_basic(reply, 's', device_host_driver(the_manager, userdata));
+        return sd_bus_message_append_basic(reply, 's', strempty(manager_host_driver(slot_manager(bus), userdata)));
 }
 
 static int property_get_verdict(sd_bus *bus, const char *path, const char *interface,
@@ -163,7 +130,7 @@ static int property_get_verdict(sd_bus *bus, const char *path, const char *inter
         VerdictKind k;
         int r;
 
-        r = manager_device_verdict_kind(the_manager, userdata, &k);
+        r = manager_device_verdict_kind(slot_manager(bus), userdata, &k);
         if (r < 0)
                 return r;
         return sd_bus_message_append_basic(reply, 's', verdict_kind_to_string(k));
@@ -176,7 +143,7 @@ static int property_get_reasons(sd_bus *bus, const char *path, const char *inter
         bool severity;
         int r;
 
-        r = manager_device_verdict(the_manager, userdata, &v);
+        r = manager_device_verdict(slot_manager(bus), userdata, &v);
         if (r < 0)
                 return r;
         /* Reasons a(ss), ReasonsWithSeverity a(sss): the same, with each
@@ -275,7 +242,7 @@ static int property_get_reservation(sd_bus *bus, const char *path, const char *i
                                     void *userdata, sd_bus_error *error) {
         const PciDevice *d = userdata;
         _cleanup_free_ char *p = NULL;
-        ManagedReservation *mr = manager_reservation_of(the_manager, &d->address, NULL);
+        ManagedReservation *mr = manager_reservation_of(slot_manager(bus), &d->address, NULL);
         int r;
 
         if (!mr)
@@ -326,7 +293,6 @@ const sd_bus_vtable device_vtable[] = {
 int device_dbus_export(Manager *m) {
         int r;
 
-        the_manager = m;
         r = sd_bus_add_fallback_vtable(m->bus, NULL, PCIASSIGN_DEVICE_PREFIX, "org.pciassign1.Device",
                                        device_vtable, device_find, m);
         if (r < 0)
@@ -355,7 +321,7 @@ void manager_dbus_emit_device_added(Manager *m, const PciDevice *d, bool new_obj
                                                    "DriverOverride", "Verdict", "Reasons", "ReasonsWithSeverity", "IOMMUGroup", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
-        group_changed(m, d->iommu_group, +1);
+        group_dbus_members_changed(m, d->iommu_group, +1);
 }
 
 void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool object_gone) {
@@ -378,32 +344,7 @@ void manager_dbus_emit_device_removed(Manager *m, const PciDevice *d, bool objec
                                                    "Verdict", "Reasons", "ReasonsWithSeverity", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit the object of %s: %m", d->name);
-        group_changed(m, d->iommu_group, -1);
-}
-
-void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new) {
-        char buf[PCI_ADDRESS_STRLEN];
-        int r;
-
-        if (!m->bus)
-                return;
-        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "DriverChanged", "sss",
-                               pci_address_format(a, buf), strempty(old), strempty(new));
-        if (r < 0)
-                log_debug_errno(r, "Failed to emit DriverChanged for %s: %m", buf);
-        manager_device_dirty(m, a);
-}
-
-void manager_dbus_emit_conflict(Manager *m, const PciAddress *a, const char *id, const char *message) {
-        char buf[PCI_ADDRESS_STRLEN];
-        int r;
-
-        if (!m->bus)
-                return;
-        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "Conflict", "sss",
-                               pci_address_format(a, buf), strempty(id), strempty(message));
-        if (r < 0)
-                log_debug_errno(r, "Failed to emit Conflict for %s: %m", buf);
+        group_dbus_members_changed(m, d->iommu_group, -1);
 }
 
 /* Every property of a function that a udev event or a job can change, and
@@ -423,7 +364,7 @@ void manager_dbus_device_properties_changed(Manager *m, const PciAddress *a) {
                                            "ReasonsWithSeverity", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);
-        group_changed(m, d->iommu_group, 0);
+        group_dbus_members_changed(m, d->iommu_group, 0);
 }
 
 /* The function at d's address is another device than the object showed
@@ -435,4 +376,21 @@ void manager_dbus_emit_object_replaced(Manager *m, const PciDevice *d) {
                 return;
         (void) sd_bus_emit_interfaces_removed(m->bus, path, "org.pciassign1.Device", NULL);
         (void) sd_bus_emit_object_added(m->bus, path);
+}
+
+void manager_dbus_device_verdict_changed(Manager *m, const PciAddress *a) {
+        _cleanup_free_ char *path = NULL;
+        PciDevice *d;
+        int r;
+
+        d = manager_find_device(m, a);
+        if (!d || !m->bus)
+                return;
+        r = device_object_path(d, &path);
+        if (r >= 0)
+                r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device",
+                                                   "Verdict", "Reasons", "ReasonsWithSeverity", "Reservation", "Assigned",
+                                                   "HostDriver", "Present", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);
 }

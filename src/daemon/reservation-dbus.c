@@ -5,9 +5,12 @@
 
 #include "bus-errors.h"
 #include "bus-polkit.h"
+#include "device-dbus.h"
+#include "group-dbus.h"
 #include "log.h"
 #include "manager-dbus.h"
 #include "placement.h"
+#include "reservation-dbus.h"
 
 int reservation_object_path(const char *id, char **ret) {
         return sd_bus_path_encode(PCIASSIGN_RESERVATION_PREFIX, id, ret);
@@ -158,7 +161,7 @@ static int property_get_last_error(sd_bus *bus, const char *path, const char *in
 
 /* The owner's uid may act on its reservation; anyone else needs
  * org.pciassign1.manage. */
-int bus_verify_reservation_access(sd_bus_message *msg, ManagedReservation *mr, sd_bus_error *error) {
+static int verify_reservation_access(sd_bus_message *msg, ManagedReservation *mr, sd_bus_error *error) {
         Manager *m = mr->manager;
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         const char *details[] = { "reservation", mr->data->id, "owner", mr->data->owner, NULL };
@@ -178,18 +181,27 @@ int bus_verify_reservation_access(sd_bus_message *msg, ManagedReservation *mr, s
                                        &m->polkit_registry, error);
 }
 
+/* What every method that changes a reservation does first (the object
+ * was looked up by reservation_find()): refused when read-only, then the
+ * owner-or-polkit check.  Returns < 0 (error set), 0 (polkit will answer
+ * and the call is dispatched again: return 1 from the handler), or 1. */
+static int reservation_method_prologue(sd_bus_message *msg, ManagedReservation *mr, sd_bus_error *error) {
+        int r;
+
+        r = manager_dbus_refuse_read_only(mr->manager, error);
+        if (r < 0)
+                return r;
+        return verify_reservation_access(msg, mr, error);
+}
+
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         ManagedReservation *mr = userdata;
         Manager *m = mr->manager;
         int r;
 
-        if (m->read_only)
-                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
-        r = bus_verify_reservation_access(msg, mr, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1; /* polkit will answer; the call is dispatched again */
+        r = reservation_method_prologue(msg, mr, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;  /* 0: polkit will answer; dispatched again */
 
         if (mr->data->state == RESERVATION_PREPARED || mr->data->state == RESERVATION_DEGRADED) {
                 /* give the functions back first; answered when that ends */
@@ -207,13 +219,9 @@ static int method_prepare(sd_bus_message *msg, void *userdata, sd_bus_error *err
         Manager *m = mr->manager;
         int r;
 
-        if (m->read_only)
-                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
-        r = bus_verify_reservation_access(msg, mr, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1; /* polkit will answer; the call is dispatched again */
+        r = reservation_method_prologue(msg, mr, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;  /* 0: polkit will answer; dispatched again */
         r = manager_prepare(m, mr, msg, error);
         return r < 0 ? r : 1;  /* answered when the job ends */
 }
@@ -223,13 +231,9 @@ static int method_unprepare(sd_bus_message *msg, void *userdata, sd_bus_error *e
         Manager *m = mr->manager;
         int r;
 
-        if (m->read_only)
-                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
-        r = bus_verify_reservation_access(msg, mr, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
+        r = reservation_method_prologue(msg, mr, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;  /* 0: polkit will answer; dispatched again */
         r = manager_unprepare(m, mr, false, msg, error);
         return r < 0 ? r : 1;
 }
@@ -242,13 +246,9 @@ static int method_set_in_use(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = sd_bus_message_read(msg, "b", &in_use);
         if (r < 0)
                 return r;
-        if (m->read_only)
-                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
-        r = bus_verify_reservation_access(msg, mr, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
+        r = reservation_method_prologue(msg, mr, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;  /* 0: polkit will answer; dispatched again */
         r = manager_set_in_use(m, mr, in_use, error);
         if (r < 0)
                 return r;
@@ -314,27 +314,6 @@ int reservation_dbus_export(Manager *m) {
 /* Signals: failures to emit are logged, never fatal (a client may have
  * gone; the state is right either way). */
 
-void manager_dbus_device_verdict_changed(Manager *m, const PciAddress *a) {
-        _cleanup_free_ char *path = NULL;
-        PciDevice *d;
-        int r;
-
-        /* Whatever changed (a reservation, host usage), cached verdicts
-         * are stale from now on, exported or not. */
-        manager_invalidate_verdicts(m);
-
-        d = manager_find_device(m, a);
-        if (!d || !m->bus)
-                return;
-        r = device_object_path(d, &path);
-        if (r >= 0)
-                r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device",
-                                                   "Verdict", "Reasons", "ReasonsWithSeverity", "Reservation", "Assigned",
-                                                   "HostDriver", "Present", NULL);
-        if (r < 0)
-                log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);
-}
-
 static void emit_functions_changed(Manager *m, ManagedReservation *mr) {
         Reservation *res = mr->data;
         int last_group = -2;
@@ -344,12 +323,8 @@ static void emit_functions_changed(Manager *m, ManagedReservation *mr) {
 
                 manager_dbus_device_verdict_changed(m, &res->functions[i].address);
                 if (d && d->iommu_group >= 0 && d->iommu_group != last_group) {
-                        _cleanup_free_ char *gpath = NULL;
-
                         last_group = d->iommu_group;
-                        if (group_object_path((unsigned) d->iommu_group, &gpath) >= 0)
-                                (void) sd_bus_emit_properties_changed(m->bus, gpath, "org.pciassign1.Group",
-                                                                      "Reservation", NULL);
+                        group_dbus_reservation_changed(m, d->iommu_group);
                 }
         }
 }
@@ -363,9 +338,6 @@ void manager_dbus_reservation_added(Manager *m, ManagedReservation *mr) {
         r = reservation_object_path(mr->data->id, &path);
         if (r < 0)
                 return (void) log_oom();
-        /* the placeholders of absent functions must exist before anyone
-         * looks them up */
-        manager_sync_missing(m);
         r = sd_bus_emit_object_added(m->bus, path);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit InterfacesAdded for %s: %m", path);

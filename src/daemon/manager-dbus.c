@@ -7,22 +7,32 @@
 #include "bus-errors.h"
 #include "bus-polkit.h"
 #include "config.h"
-#include "describe.h"
+#include "device-dbus.h"
+#include "group-dbus.h"
 #include "log.h"
 #include "manager-dbus.h"
+#include "reservation-dbus.h"
 
-/* Every address a caller hands us goes through here: the only way from a
- * D-Bus string to a model lookup (and so to any sysfs path). */
-static int lookup_device(Manager *m, const char *s, PciDevice **ret, sd_bus_error *error) {
-        PciAddress a;
-        PciDevice *d = NULL;
-
-        if (pci_address_parse(s, &a) < 0) {
+/* The one parser of an address argument, with its error: every address a
+ * caller hands us goes through here, the only way from a D-Bus string to
+ * a model lookup (and so to any sysfs path). */
+static int bus_parse_address(const char *s, PciAddress *ret, sd_bus_error *error) {
+        if (pci_address_parse(s, ret) < 0)
                 /* quote at most a short prefix of hostile input */
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_ADDRESS,
                                          "Invalid PCI address \"%.32s%s\": expected DDDD:BB:DD.F",
                                          s, strlen(s) > 32 ? "..." : "");
-        }
+        return 0;
+}
+
+static int lookup_device(Manager *m, const char *s, PciDevice **ret, sd_bus_error *error) {
+        PciAddress a;
+        PciDevice *d = NULL;
+        int r;
+
+        r = bus_parse_address(s, &a, error);
+        if (r < 0)
+                return r;
         d = manager_find_device(m, &a);
         if (!d) {
                 char buf[PCI_ADDRESS_STRLEN];
@@ -30,6 +40,12 @@ static int lookup_device(Manager *m, const char *s, PciDevice **ret, sd_bus_erro
                                          "No PCI function %s", pci_address_format(&a, buf));
         }
         *ret = d;
+        return 0;
+}
+
+int manager_dbus_refuse_read_only(Manager *m, sd_bus_error *error) {
+        if (m->read_only)
+                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
         return 0;
 }
 
@@ -91,7 +107,6 @@ static int append_device_entry(Manager *m, sd_bus_message *reply, const PciDevic
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
-        Topology *t = m->topology, *x = m->missing;
         size_t i = 0, j = 0;
         int r;
 
@@ -101,15 +116,7 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_open_container(reply, 'a', "(ssisso)");
         if (r < 0)
                 return r;
-        /* present and missing functions merged in address order */
-        while (i < t->n_devices || j < x->n_devices) {
-                const PciDevice *d;
-
-                if (j >= x->n_devices ||
-                    (i < t->n_devices && pci_address_compare(&t->devices[i]->address, &x->devices[j]->address) < 0))
-                        d = t->devices[i++];
-                else
-                        d = x->devices[j++];
+        for (const PciDevice *d; (d = manager_next_device(m, &i, &j));) {
                 r = append_device_entry(m, reply, d);
                 if (r < 0)
                         return r;
@@ -132,7 +139,7 @@ static int check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *e
         _cleanup_free_ const char **addrs = NULL;   /* into msg */
         Manager *m = userdata;
         const char *owner;
-        size_t n;
+        size_t n, alloc = 0;
         int r;
 
         /* not sd_bus_message_read_strv(): it copies every string and grows
@@ -152,12 +159,8 @@ static int check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 if (n >= MAX_LIST_ENTRIES)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Too many addresses (> %d)",
                                                  MAX_LIST_ENTRIES);
-                if (n % 64 == 0) {
-                        const char **na = realloc(addrs, (n + 64 + 1) * sizeof(char *));
-                        if (!na)
-                                return -ENOMEM;
-                        addrs = na;
-                }
+                if (GREEDY_REALLOC(addrs, alloc, n + 2) < 0)
+                        return -ENOMEM;
                 addrs[n++] = s;
                 addrs[n] = NULL;
         }
@@ -173,10 +176,9 @@ static int check_assignable(sd_bus_message *msg, void *userdata, sd_bus_error *e
         /* all addresses are checked before any answer is built */
         for (size_t i = 0; i < n; i++) {
                 PciAddress a;
-                if (pci_address_parse(addrs[i], &a) < 0)
-                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_ADDRESS,
-                                                 "Invalid PCI address \"%.32s%s\": expected DDDD:BB:DD.F",
-                                                 addrs[i], strlen(addrs[i]) > 32 ? "..." : "");
+                r = bus_parse_address(addrs[i], &a, error);
+                if (r < 0)
+                        return r;
         }
 
         r = sd_bus_message_new_method_return(msg, &reply);
@@ -341,7 +343,7 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
         Manager *m = userdata;
         ReserveRequest req = { .persistent = true, .message = msg };
         ManagedReservation *mr = NULL;
-        size_t n = 0, alloc = 0;
+        size_t n = 0, alloc = 0, alloc_assigned = 0;
         const char *owner, *addr;
         const char *details[3] = {};
         int a, r;
@@ -361,22 +363,11 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 if (n >= MAX_LIST_ENTRIES)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Too many functions (> %d)", MAX_LIST_ENTRIES);
-                if (n == alloc) {
-                        size_t na = alloc ? alloc * 2 : 16;
-                        PciAddress *na_addrs = realloc(addrs, na * sizeof(PciAddress));
-                        if (!na_addrs)
-                                return -ENOMEM;
-                        addrs = na_addrs;
-                        bool *na_assigned = realloc(assigned, na * sizeof(bool));
-                        if (!na_assigned)
-                                return -ENOMEM;
-                        assigned = na_assigned;
-                        alloc = na;
-                }
-                if (pci_address_parse(addr, &addrs[n]) < 0)
-                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_ADDRESS,
-                                                 "Invalid PCI address \"%.32s%s\": expected DDDD:BB:DD.F",
-                                                 addr, strlen(addr) > 32 ? "..." : "");
+                if (GREEDY_REALLOC(addrs, alloc, n + 1) < 0 || GREEDY_REALLOC(assigned, alloc_assigned, n + 1) < 0)
+                        return -ENOMEM;
+                r = bus_parse_address(addr, &addrs[n], error);
+                if (r < 0)
+                        return r;
                 assigned[n++] = a;
         }
         if (r < 0)
@@ -389,8 +380,9 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
         r = read_reserve_options(msg, &req, error);
         if (r < 0)
                 return r;
-        if (m->read_only)
-                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        r = manager_dbus_refuse_read_only(m, error);
+        if (r < 0)
+                return r;
 
         details[0] = "owner";
         details[1] = owner;
@@ -429,8 +421,9 @@ static int single_function_call(sd_bus_message *msg, Manager *m, const char *add
         r = lookup_device(m, addr, ret_d, error);
         if (r < 0)
                 return r;
-        if (m->read_only)
-                return sd_bus_error_set(error, BUS_ERROR_READ_ONLY, "pci-assignd runs read-only");
+        r = manager_dbus_refuse_read_only(m, error);
+        if (r < 0)
+                return r;
         r = bus_verify_polkit_async(msg, "org.pciassign1.manage", details, (uid_t) -1, &m->polkit_registry, error);
         if (r <= 0)
                 return r;  /* 0: polkit will answer; the call is dispatched again */
@@ -455,6 +448,12 @@ static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = single_function_call(msg, m, addr, &d, &uid, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (!*driver)
+                driver = "vfio-pci";
+        if (!driver_name_is_valid(driver) || !(pci_driver_is_vfio(driver) || streq(driver, "pci-stub")))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid driver \"%.64s\": expected vfio-pci, a vfio variant driver or pci-stub",
+                                         driver);
         r = manager_detach(m, &d->address, driver, uid, msg, error);
         return r < 0 ? r : 1;  /* answered when the job ends */
 }
@@ -493,116 +492,14 @@ static int method_reset(sd_bus_message *msg, void *userdata, sd_bus_error *error
         return r < 0 ? r : 1;
 }
 
-static void json_object_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-
-/* The device view of describe_device() plus what the daemon knows:
- * verdict, reservation, host driver, presence. */
-static json_object *describe_device_full(Manager *m, const PciDevice *d) {
-        json_object *o = describe_device(d), *reasons;
-        ReservationFunction *f = NULL;
-        ManagedReservation *mr;
-        Verdict v = {};
-
-        if (!o)
-                return NULL;
-        mr = manager_reservation_of(m, &d->address, &f);
-        json_object_object_add(o, "present", json_object_new_boolean(!d->missing));
-        json_object_object_add(o, "host_driver", json_object_new_string(device_host_driver(m, d)));
-        json_object_object_add(o, "reservation", mr ? json_object_new_string(mr->data->id) : NULL);
-        json_object_object_add(o, "assigned", json_object_new_boolean(f && f->assigned));
-        if (manager_verdict(m, &d->address, "", &v) >= 0) {
-                json_object_object_add(o, "verdict", json_object_new_string(verdict_kind_to_string(v.kind)));
-                reasons = json_object_new_array();
-                for (size_t k = 0; k < v.n_reasons; k++) {
-                        json_object *ro = json_object_new_object();
-                        json_object_object_add(ro, "code", json_object_new_string(v.reasons[k].code));
-                        json_object_object_add(ro, "text", json_object_new_string(v.reasons[k].text));
-                        json_object_object_add(ro, "severity", json_object_new_string(reason_severity(&v.reasons[k])));
-                        json_object_array_add(reasons, ro);
-                }
-                json_object_object_add(o, "reasons", reasons);
-                verdict_done(&v);
-        }
-        return o;
-}
-
-static json_object *describe_reservation(const ManagedReservation *mr) {
-        const Reservation *r = mr->data;
-        json_object *o = json_object_new_object(), *fs = json_object_new_array();
-        char buf[PCI_ADDRESS_STRLEN];
-
-        json_object_object_add(o, "id", json_object_new_string(r->id));
-        json_object_object_add(o, "owner", json_object_new_string(r->owner));
-        json_object_object_add(o, "owner_uid", json_object_new_int64(r->owner_uid));
-        json_object_object_add(o, "persistent", json_object_new_boolean(r->persistent));
-        json_object_object_add(o, "driver", json_object_new_string(strempty(r->driver)));
-        json_object_object_add(o, "state", json_object_new_string(reservation_state_to_string(r->state)));
-        json_object_object_add(o, "created_usec", json_object_new_int64((int64_t) r->created_usec));
-        json_object_object_add(o, "last_error", json_object_new_string(strempty(r->last_error)));
-        for (size_t i = 0; i < r->n_functions; i++) {
-                json_object *fo = json_object_new_object();
-                json_object_object_add(fo, "address",
-                                       json_object_new_string(pci_address_format(&r->functions[i].address, buf)));
-                json_object_object_add(fo, "assigned", json_object_new_boolean(r->functions[i].assigned));
-                json_object_object_add(fo, "host_driver",
-                                       json_object_new_string(strempty(r->functions[i].host_driver)));
-                json_object_array_add(fs, fo);
-        }
-        json_object_object_add(o, "functions", fs);
-        return o;
-}
-
 static int method_describe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(json_object_putp) json_object *root = NULL;
-        Manager *m = userdata;
-        Topology *t = m->topology, *x = m->missing;
-        json_object *devs, *groups, *res;
-        size_t i = 0, j = 0;
+        _cleanup_free_ char *json = NULL;
+        int r;
 
-        root = json_object_new_object();
-        devs = json_object_new_array_ext((int) (t->n_devices + x->n_devices));
-        groups = json_object_new_array_ext((int) t->n_groups);
-        res = json_object_new_array();
-        if (!root || !devs || !groups || !res) {
-                json_object_put(devs);
-                json_object_put(groups);
-                json_object_put(res);
-                return -ENOMEM;
-        }
-        json_object_object_add(root, "version", json_object_new_string(PACKAGE_VERSION));
-        json_object_object_add(root, "iommu_present", json_object_new_boolean(topology_has_iommu(t)));
-        json_object_object_add(root, "read_only", json_object_new_boolean(m->read_only));
-        while (i < t->n_devices || j < x->n_devices) {
-                const PciDevice *d;
-
-                if (j >= x->n_devices ||
-                    (i < t->n_devices && pci_address_compare(&t->devices[i]->address, &x->devices[j]->address) < 0))
-                        d = t->devices[i++];
-                else
-                        d = x->devices[j++];
-                json_object_array_add(devs, describe_device_full(m, d));
-        }
-        json_object_object_add(root, "devices", devs);
-        for (size_t k = 0; k < t->n_groups; k++) {
-                json_object *g = describe_group(t->groups[k]);
-                ManagedReservation *mr = manager_reservation_of(m, &t->groups[k]->members[0]->address, NULL);
-
-                for (size_t l = 0; !mr && l < t->groups[k]->n_members; l++)
-                        mr = manager_reservation_of(m, &t->groups[k]->members[l]->address, NULL);
-                json_object_object_add(g, "reservation", mr ? json_object_new_string(mr->data->id) : NULL);
-                json_object_array_add(groups, g);
-        }
-        json_object_object_add(root, "groups", groups);
-        for (size_t k = 0; k < m->n_reservations; k++)
-                json_object_array_add(res, describe_reservation(m->reservations[k]));
-        json_object_object_add(root, "reservations", res);
-
-        return sd_bus_reply_method_return(msg, "s",
-                                          json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+        r = manager_describe(userdata, &json);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "s", json);
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface,
@@ -688,4 +585,30 @@ int manager_dbus_export(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to register the ObjectManager: %m");
         return 0;
+}
+
+/* ---- signals of the Manager about functions (manager-udev.c, jobs) ---- */
+
+void manager_dbus_emit_driver_changed(Manager *m, const PciAddress *a, const char *old, const char *new) {
+        char buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "DriverChanged", "sss",
+                               pci_address_format(a, buf), strempty(old), strempty(new));
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit DriverChanged for %s: %m", buf);
+}
+
+void manager_dbus_emit_conflict(Manager *m, const PciAddress *a, const char *id, const char *message) {
+        char buf[PCI_ADDRESS_STRLEN];
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, PCIASSIGN_PATH, "org.pciassign1.Manager", "Conflict", "sss",
+                               pci_address_format(a, buf), strempty(id), strempty(message));
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit Conflict for %s: %m", buf);
 }

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 
 #include "bus-label.h"
+#include "group-dbus.h"
 #include "macro.h"
-#include "manager-dbus.h"
+#include "reservation-dbus.h"
 
 int group_object_path(unsigned id, char **ret) {
         char label[16];
@@ -100,8 +101,11 @@ static int property_get_viable(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append_basic(reply, 'b', &b);
 }
 
-/* see device-dbus.c: the one manager of the process */
-static Manager *the_manager;
+/* Group objects' userdata is the IommuGroup (the find callback's
+ * answer); the Manager is the userdata the vtable was registered with. */
+static Manager *slot_manager(sd_bus *bus) {
+        return sd_bus_slot_get_userdata(sd_bus_get_current_slot(bus));
+}
 
 static int property_get_reservation(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply,
@@ -114,7 +118,7 @@ static int property_get_reservation(sd_bus *bus, const char *path, const char *i
         /* the group rule makes every endpoint member part of the same
          * reservation; any member tells */
         for (size_t i = 0; !mr && i < g->n_members; i++)
-                mr = manager_reservation_of(the_manager, &g->members[i]->address, NULL);
+                mr = manager_reservation_of(slot_manager(bus), &g->members[i]->address, NULL);
         if (!mr)
                 return sd_bus_message_append_basic(reply, 'o', "/");
         r = reservation_object_path(mr->data->id, &p);
@@ -135,10 +139,36 @@ const sd_bus_vtable group_vtable[] = {
 int group_dbus_export(Manager *m) {
         int r;
 
-        the_manager = m;
         r = sd_bus_add_fallback_vtable(m->bus, NULL, PCIASSIGN_GROUP_PREFIX, "org.pciassign1.Group",
                                        group_vtable, group_find, m);
         if (r < 0)
                 return r;
         return sd_bus_add_node_enumerator(m->bus, NULL, PCIASSIGN_GROUP_PREFIX, group_enumerate, m);
+}
+
+void group_dbus_members_changed(Manager *m, int group, int delta) {
+        _cleanup_free_ char *gpath = NULL;
+        IommuGroup *g;
+
+        if (group < 0 || !m->bus || group_object_path((unsigned) group, &gpath) < 0)
+                return;
+        g = topology_find_group(m->topology, (unsigned) group);
+        if (!g) {
+                if (delta < 0)
+                        (void) sd_bus_emit_interfaces_removed(m->bus, gpath, "org.pciassign1.Group", NULL);
+                return;
+        }
+        if (delta > 0 && g->n_members == 1)
+                (void) sd_bus_emit_object_added(m->bus, gpath);
+        else
+                (void) sd_bus_emit_properties_changed(m->bus, gpath, "org.pciassign1.Group", "Devices", "Viable",
+                                                      NULL);
+}
+
+void group_dbus_reservation_changed(Manager *m, int group) {
+        _cleanup_free_ char *gpath = NULL;
+
+        if (group < 0 || !m->bus || group_object_path((unsigned) group, &gpath) < 0)
+                return;
+        (void) sd_bus_emit_properties_changed(m->bus, gpath, "org.pciassign1.Group", "Reservation", NULL);
 }

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "detached-store.h"
+#include "fileio.h"
+#include "json-checked.h"
+#include "json-util.h"
+#include "macro.h"
+#include "reservation.h"
+
+/* root, the list, one entry */
+#define DETACHED_DEPTH_MAX 4
+
+const DetachedFunction *detached_find(const DetachedFunction *l, size_t n, const PciAddress *a) {
+        for (size_t i = 0; i < n; i++)
+                if (pci_address_compare(&l[i].address, a) == 0)
+                        return &l[i];
+        return NULL;
+}
+
+void detached_remove(DetachedFunction *l, size_t *n, const PciAddress *a) {
+        for (size_t i = 0; i < *n; i++)
+                if (pci_address_compare(&l[i].address, a) == 0) {
+                        free(l[i].host_driver);
+                        memmove(l + i, l + i + 1, (*n - i - 1) * sizeof(*l));
+                        (*n)--;
+                        return;
+                }
+}
+
+int detached_add(DetachedFunction **l, size_t *n, const PciAddress *a, const char *host_driver) {
+        DetachedFunction *nv;
+        char *h = NULL;
+
+        if (host_driver && !(h = strdup(host_driver)))
+                return -ENOMEM;
+        detached_remove(*l, n, a);
+        nv = realloc(*l, (*n + 1) * sizeof(*nv));
+        if (!nv) {
+                free(h);
+                return -ENOMEM;
+        }
+        *l = nv;
+        nv[(*n)++] = (DetachedFunction) { .address = *a, .host_driver = h };
+        return 0;
+}
+
+void detached_free(DetachedFunction *l, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(l[i].host_driver);
+        free(l);
+}
+
+static int parse_entry(json_object *o, DetachedFunction *ret) {
+        static const char *const keys[] = { "address", "host_driver" };
+        const char *h;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = json_get_address(o, "address", &ret->address)) < 0 ||
+            (r = json_get_driver(o, "host_driver", true, &h)) < 0)
+                return r;
+        ret->host_driver = NULL;
+        if (h && !(ret->host_driver = strdup(h)))
+                return -ENOMEM;
+        return 0;
+}
+
+int detached_parse(const char *text, size_t size, DetachedFunction **ret, size_t *ret_n) {
+        static const char *const keys[] = { "format", "functions" };
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        DetachedFunction *l = NULL;
+        json_object *array;
+        int64_t format;
+        size_t n = 0, len;
+        int r;
+
+        if (!ret || !ret_n)
+                return -EINVAL;
+        r = json_parse_strict(text, size, DETACHED_FILE_MAX, DETACHED_DEPTH_MAX, &root);
+        if (r < 0)
+                return r;
+        r = json_get_format(root, DETACHED_FORMAT_VERSION, DETACHED_FORMAT_VERSION, &format);
+        if (r < 0)
+                return r;
+        if ((r = json_check_keys(root, keys, ELEMENTSOF(keys))) < 0 ||
+            (r = json_get_member(root, "functions", json_type_array, false, &array)) < 0)
+                return r;
+        len = json_object_array_length(array);
+        if (len > 0 && !(l = calloc(len, sizeof(*l))))
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                r = parse_entry(json_object_array_get_idx(array, i), &l[n]);
+                if (r >= 0 && detached_find(l, n, &l[n].address)) {
+                        free(l[n].host_driver);
+                        r = -EBADMSG;  /* one function, two records */
+                }
+                if (r < 0) {
+                        detached_free(l, n);
+                        return r;
+                }
+                n++;
+        }
+        *ret = l;
+        *ret_n = n;
+        return 0;
+}
+
+char *detached_format(const DetachedFunction *l, size_t n) {
+        _cleanup_(json_object_putp) json_object *root = NULL, *list = NULL;
+        char buf[PCI_ADDRESS_STRLEN];
+        const char *s;
+        char *text;
+        size_t len;
+
+        root = json_object_new_object();
+        list = json_object_new_array();
+        if (!root || !list)
+                return NULL;
+        if (json_add(root, "format", json_object_new_int(DETACHED_FORMAT_VERSION)) < 0)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+                if (!o ||
+                    json_add(o, "address", json_object_new_string(pci_address_format(&l[i].address, buf))) < 0 ||
+                    json_add_string_or_null(o, "host_driver", l[i].host_driver) < 0 ||
+                    json_array_add_take(list, TAKE_PTR(o)) < 0)
+                        return NULL;
+        }
+        if (json_add(root, "functions", TAKE_PTR(list)) < 0)
+                return NULL;
+        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s)
+                return NULL;
+        len = strlen(s);
+        text = malloc(len + 2);
+        if (!text)
+                return NULL;
+        memcpy(text, s, len);
+        text[len] = '\n';
+        text[len + 1] = 0;
+        return text;
+}
+
+int detached_load(const char *dir, DetachedFunction **ret, size_t *ret_n) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int dfd = -1;
+        size_t size;
+        int r;
+
+        if (!dir || !ret || !ret_n)
+                return -EINVAL;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 && errno != ENOENT)
+                return negative_errno();
+        r = dfd < 0 ? -ENOENT : read_regular_file_at(dfd, DETACHED_FILE_NAME, DETACHED_FILE_MAX, &buf, &size);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        if (size > DETACHED_FILE_MAX)
+                return -EBADMSG;
+        return detached_parse(buf, size, ret, ret_n);
+}
+
+int detached_save(const char *dir, const DetachedFunction *l, size_t n) {
+        _cleanup_free_ char *text = NULL;
+
+        if (!dir)
+                return -EINVAL;
+        text = detached_format(l, n);
+        if (!text)
+                return -ENOMEM;
+        return write_file_atomic(dir, DETACHED_FILE_NAME, text, strlen(text), 0644);
+}
