@@ -51,8 +51,17 @@ int log_bus_error(const char *ctx, const sd_bus_error *error, int r) {
                 _cleanup_free_ char *msg = error->message ? one_line(error->message) : NULL;
 
                 if (msg && *msg)
-                        return log_error_errno(r, "%s: %s: %s", ctx, error->name, msg);
-                return log_error_errno(r, "%s: %s", ctx, error->name);
+                        (void) log_error_errno(r, "%s: %s: %s", ctx, error->name, msg);
+                else
+                        (void) log_error_errno(r, "%s: %s", ctx, error->name);
+                /* polkit would have asked for a password: say how to get there */
+                if (sd_bus_error_has_name(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                        (void) log_error_errno(r, "%s", "This needs authorization: run the command again "
+                                               "without --no-ask-password (polkit asks through an "
+                                               "authentication agent of your session), as root, or ask "
+                                               "the administrator for a polkit rule (pci-assignd(8), "
+                                               "AUTHORIZATION).");
+                return r;
         }
         return log_error_errno(r, "%s: %s", ctx, strerror(r < 0 ? -r : r));
 }

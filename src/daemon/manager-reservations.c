@@ -52,6 +52,34 @@ ManagedReservation *manager_reservation_of(Manager *m, const PciAddress *a, Rese
         return NULL;
 }
 
+/* The journal line of a state change: RESERVATION_ID=, one PCI_ADDRESS= per
+ * function (so that `journalctl PCI_ADDRESS=...` finds it) and, for the
+ * events pci-assignd(8) lists, a MESSAGE_ID=. */
+static void log_state_change(const Reservation *res, ReservationEvent event, const ReservationTransition *t) {
+        char addrs[LOG_ADDRESSES_MAX][PCI_ADDRESS_STRLEN];
+        const char *list[LOG_ADDRESSES_MAX + 1];
+        const char *message_id = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < res->n_functions && n < LOG_ADDRESSES_MAX; i++, n++)
+                list[n] = pci_address_format(&res->functions[i].address, addrs[n]);
+        list[n] = NULL;
+        if (event == RESERVATION_EVENT_PREPARE_DONE && t->state == RESERVATION_PREPARED)
+                message_id = LOG_MESSAGE_ID_PREPARED;
+        else if (event == RESERVATION_EVENT_UNPREPARE_DONE && t->state == RESERVATION_RESERVED)
+                message_id = LOG_MESSAGE_ID_GIVEN_BACK;
+        else if (event == RESERVATION_EVENT_HOST_DRIVER_TOOK)
+                message_id = LOG_MESSAGE_ID_CONFLICT;
+        else if (event == RESERVATION_EVENT_TAKEOVER_UNDONE)
+                message_id = LOG_MESSAGE_ID_TAKEOVER_UNDONE;
+        log_fields(LOG_INFO, 0,
+                   ((LogFields) { .reservation_id = res->id, .pci_addresses = list, .message_id = message_id }),
+                   "Reservation %s is %s%s%s%s (%s).", res->id, reservation_state_to_string(t->state),
+                   t->return_to >= 0 ? " (returns to " : "",
+                   t->return_to >= 0 ? reservation_state_to_string(t->return_to) : "",
+                   t->return_to >= 0 ? ")" : "", reservation_event_to_string(event));
+}
+
 static bool event_ends_operation(ReservationEvent e) {
         return e == RESERVATION_EVENT_PREPARE_DONE || e == RESERVATION_EVENT_PREPARE_FAILED ||
                e == RESERVATION_EVENT_UNPREPARE_DONE || e == RESERVATION_EVENT_UNPREPARE_FAILED ||
@@ -95,11 +123,7 @@ int manager_reservation_apply(Manager *m, ManagedReservation *mr, ReservationEve
                 le_changed = true;
         }
         if (t.changed)
-                log_fields(LOG_INFO, 0, ((LogFields) { .reservation_id = res->id }),
-                           "Reservation %s is %s%s%s%s (%s).", res->id, reservation_state_to_string(t.state),
-                           t.return_to >= 0 ? " (returns to " : "",
-                           t.return_to >= 0 ? reservation_state_to_string(t.return_to) : "",
-                           t.return_to >= 0 ? ")" : "", reservation_event_to_string(event));
+                log_state_change(res, event, &t);
         if (!t.changed && !le_changed && !event_ends_operation(event))
                 return 0;
         r = manager_save_reservations(m);

@@ -6,6 +6,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+/* Without this, sd-journal.h turns sd_journal_sendv() into a macro that adds
+ * CODE_FILE=/CODE_LINE=/CODE_FUNC= of this file: every entry would carry two
+ * of each, log.c's and the caller's. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -66,7 +70,7 @@ void log_set_journal_sink(LogJournalSink sink) {
         to_journal = sink != NULL || stderr_is_journal();
 }
 
-#define FIELDS_MAX 48
+#define FIELDS_MAX LOG_ADDRESSES_MAX
 
 static int send_journal(int level, const LogFields *f, const char *file, int line, const char *func,
                         const char *message) {

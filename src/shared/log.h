@@ -22,6 +22,9 @@
 #define LOG_MESSAGE_ID_TAKEOVER_UNDONE "5a3c1e8f0b2d4c6e9f7a1b3d5e7f9a04"
 #define LOG_MESSAGE_ID_RECONCILED      "5a3c1e8f0b2d4c6e9f7a1b3d5e7f9a05"
 
+/* PCI_ADDRESS= fields one line carries at most (more are left out) */
+#define LOG_ADDRESSES_MAX 48
+
 /* What a line is about; every member optional. */
 typedef struct LogFields {
         const char *reservation_id;

@@ -82,6 +82,19 @@ BOOT_TIMEOUT=${TIMEOUT:-$(sed -n 's/^# vm-timeout: *\([0-9][0-9]*\) *$/\1/p' \
 # to the common topology for that scenario only.
 VM_EXTRA=$(sed -n 's/^# vm-extra: *//p' "$VM/guest/test-$T.sh" "$VM/guest/$T.sh" 2> /dev/null | head -1)
 VM_EXTRA=${VM_EXTRA//@OUT@/$OUTD}
+# A scenario with "# vm-mode: systemd" boots Debian's systemd as PID 1 into
+# the test target (guest/systemd-boot.sh); "# vm-reboot: yes" lets the guest
+# reboot once (QEMU runs without -no-reboot; the guest powers off at the end
+# of its last boot).
+if grep -qs '^# vm-mode: *systemd *$' "$VM/guest/test-$T.sh" "$VM/guest/$T.sh"; then
+    export APPEND="${APPEND:-} systemd.unit=pci-assignd-test.target systemd.show_status=error"
+fi
+# no_timer_check: after a warm reset under TCG the kernel has been seen to
+# panic in its IO-APIC timer check ("timer doesn't work through
+# Interrupt-remapped IO-APIC"; panic=-1 then boots a third time).
+if grep -qs '^# vm-reboot: *yes *$' "$VM/guest/test-$T.sh" "$VM/guest/$T.sh"; then
+    export REBOOT=1 APPEND="${APPEND:-} no_timer_check"
+fi
 for attempt in 1 2; do
     start_during
     TIMEOUT=${BOOT_TIMEOUT:-240} EXTRA="${EXTRA:-} $VM_EXTRA" "$VM/run-vm.sh" "$T"

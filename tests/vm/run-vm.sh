@@ -15,6 +15,7 @@
 #   TIMEOUT=s       (default 300)   MEM=MiB (1024)   SMP=n (2)
 #   LOG=file        EXTRA="qemu args"   APPEND="kernel args"
 #   VERBOSE=1       also copy the console to stdout while it runs
+#   REBOOT=1        a guest reboot boots again (no -no-reboot); poweroff ends
 set -uo pipefail
 VM=$(cd "$(dirname "$0")" && pwd)
 WORK=$VM/work
@@ -86,6 +87,8 @@ FS=(-fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=r
     -fsdev "local,id=vmout,path=$WORK/out/$T,security_model=none,multidevs=remap"
     -device virtio-9p-pci,fsdev=vmout,mount_tag=vmout,addr=1d.0)
 
+NOREBOOT=-no-reboot
+[ "${REBOOT:-0}" = 1 ] && NOREBOOT=""
 start=$(date +%s.%N)
 # ACC, DEV and EXTRA are split into words on purpose
 # shellcheck disable=SC2206,SC2054
@@ -93,7 +96,7 @@ cmd=(timeout -k 10 "$TIMEOUT" qemu-system-x86_64 $ACC -m "${MEM:-1024}" -smp "${
      -machine q35,kernel-irqchip=split
      -kernel "$WORK/kernel/vmlinuz" -initrd "$WORK/initramfs.cpio.gz"
      -append "console=ttyS0 intel_iommu=on iommu=pt panic=-1 loglevel=4 vmtest=$T vmtest_dir=$VM ${APPEND:-}"
-     -display none -nodefaults -serial stdio -no-reboot
+     -display none -nodefaults -serial stdio ${NOREBOOT}
      -monitor unix:"$MON",server,nowait
      $DEV "${FS[@]}" ${EXTRA:-})
 if [ "${VERBOSE:-0}" = 1 ]; then

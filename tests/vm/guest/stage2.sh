@@ -12,6 +12,11 @@ hostname vmtest-guest
 dmesg -n 1
 S=/vmtest/guest/test-$T.sh
 [ -f "$S" ] || S=/vmtest/guest/$T.sh
+# A scenario with a "# vm-mode: systemd" line runs under Debian's systemd as
+# PID 1 instead (guest/systemd-boot.sh prepares the root and execs it).
+if [ -f "$S" ] && grep -q '^# vm-mode: *systemd *$' "$S"; then
+    exec bash /vmtest/guest/systemd-boot.sh "$T" "$S"
+fi
 echo "VMTEST: scenario $T ($S) starts at uptime $(cut -d' ' -f1 /proc/uptime)"
 if [ -f "$S" ]; then
     bash "$S"
