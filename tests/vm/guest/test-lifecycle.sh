@@ -63,7 +63,6 @@ CTL=$BUILD_DIR/src/ctl/pci-assignctl
 POLICY=$SRC_DIR/data/dbus-1/system.d/org.pciassign1.conf
 export STATE_DIRECTORY=/var/lib/pci-assignd-test RUNTIME_DIRECTORY=/run/pci-assignd-test
 STATE=$STATE_DIRECTORY/state.json
-E=org.pciassign1.Error
 T_START=$(now_ms)
 
 MA=0000:0b:00.0; MB=0000:0b:00.1          # multifunction e1000e, one group (root port 00:0c.0)
@@ -212,6 +211,8 @@ journal_of() { sfield "$1" '"%s %s" % (r["journal"]["operation"], r["journal"]["
 
 # --- daemon control -------------------------------------------------------------------------
 DPID=""; DLOG=""; NDAEMON=0
+# start_daemon [OPTIONS...]
+# shellcheck disable=SC2120
 start_daemon() {
     local t0; t0=$(now_ms)
     NDAEMON=$((NDAEMON + 1)); DLOG=/tmp/daemon-$NDAEMON.log
@@ -295,7 +296,7 @@ GM=$(grp $MA)
 gm=$(cd /sys/kernel/iommu_groups/$GM/devices && echo *)
 check "$MA and $MB share IOMMU group $GM, nothing else in it ($gm)" test "$gm" = "$MA $MB"
 check "$FA and $FB are in groups of their own ($(grp $FA), $(grp $FB))" \
-    test "$(ls /sys/kernel/iommu_groups/$(grp $FA)/devices)" = $FA -a "$(ls /sys/kernel/iommu_groups/$(grp $FB)/devices)" = $FB
+    test "$(ls "/sys/kernel/iommu_groups/$(grp $FA)/devices")" = $FA -a "$(ls "/sys/kernel/iommu_groups/$(grp $FB)/devices")" = $FB
 check_drivers "the functions start on e1000e" e1000e $MA $MB $FA $FB
 SNAP0=$(snapshot)
 
