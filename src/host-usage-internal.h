@@ -83,6 +83,9 @@ typedef struct Walk {
         size_t n_addrs, alloc_addrs;
         char **visited;
         size_t n_visited, alloc_visited;
+        /* a tunnel found on the way whose underlay the routing table
+         * chooses (vxlan without a device, wireguard, gre, tun): "" if none */
+        char tunnel[IFNAME_MAX + 1];
 } Walk;
 
 int grow_array(void **array, size_t *alloc, size_t need, size_t size);
@@ -99,6 +102,15 @@ int block_functions(Context *c, dev_t dev, const PciAddress **ret_addrs, size_t 
 /* Resolves the sysfs link `dir`/`name` and walks the device it points at;
  * *ret_addrs is malloc'd. */
 int walk_from_link(Context *c, const char *dir, const char *name, bool net, PciAddress **ret_addrs, size_t *ret_n);
+/* The same for an interface, also returning the name of a routed tunnel
+ * found on the way ("" if none) in ret_tunnel. */
+/* What a routed tunnel (see Walk) carries for `what` may leave through
+ * any interface a route goes out of: each of them is counted ("WHAT via
+ * TUNNEL, a tunnel that may be routed over IF"); without the routes, not
+ * known. */
+int add_tunnel_underlay(Context *c, const char *tunnel, const char *what);
+int walk_interface(Context *c, const char *dir, const char *name, PciAddress **ret_addrs, size_t *ret_n,
+                   char ret_tunnel[IFNAME_MAX + 1]);
 
 /* Room for one sanitized name: REASON_NAME_MAX bytes, "..." and the NUL. */
 #define NAME_BUF (REASON_NAME_MAX + 4)

@@ -325,6 +325,66 @@ int add_default_routes(Context *c) {
         return 0;
 }
 
+int add_tunnel_underlay(Context *c, const char *tunnel, const char *what) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_free_ int *seen = NULL;
+        size_t n_seen = 0, alloc_seen = 0;
+        char tname[NAME_BUF];
+        int r;
+
+        if (!c->have_routes) {
+                c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK;
+                return 0;
+        }
+        dir = path_join(c->sysfs, "class/net");
+        if (!dir)
+                return -ENOMEM;
+        (void) sanitize(tunnel, tname);
+        for (size_t i = 0; i < c->n_routes; i++) {
+                const RtnlRoute *rt = &c->routes[i];
+
+                if (!route_usable(rt))
+                        continue;
+                if (rt->nexthop_object && rt->n_oifs == 0) {
+                        c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK;
+                        continue;
+                }
+                for (size_t k = 0; k < rt->n_oifs; k++) {
+                        _cleanup_free_ PciAddress *addrs = NULL;
+                        char name[IFNAME_MAX + 1], sub[IFNAME_MAX + 1], sname[NAME_BUF];
+                        bool dup = false;
+                        size_t n;
+
+                        for (size_t j = 0; j < n_seen; j++)
+                                dup = dup || seen[j] == rt->oifs[k];
+                        if (dup)
+                                continue;
+                        if (GROW(seen, alloc_seen, n_seen + 1) < 0)
+                                return -ENOMEM;
+                        seen[n_seen++] = rt->oifs[k];
+                        r = ifindex_to_name(c, rt->oifs[k], name);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0) {
+                                c->unreadable |= HOST_USAGE_SOURCE_RTNETLINK;
+                                continue;
+                        }
+                        if (streq(name, tunnel))
+                                continue;
+                        /* another tunnel's underlay is among these routes
+                         * too: nothing more to follow */
+                        r = walk_interface(c, dir, name, &addrs, &n, sub);
+                        if (r < 0)
+                                return r;
+                        r = add_uses(c, addrs, n, "%s via %s, a tunnel that may be routed over %s", what, tname,
+                                     sanitize(name, sname));
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits) {
         unsigned bytes = bits / 8, rest = bits % 8;
 

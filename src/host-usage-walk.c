@@ -137,6 +137,85 @@ static bool is_network_block(Context *c, const char *devdir) {
         return (startswith_const(name, "nbd") || startswith_const(name, "rbd")) &&
                name[3] >= '0' && name[3] <= '9';
 }
+static bool has_entry_with_prefix(const char *dir, const char *prefix) {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *de;
+
+        while (d && (de = readdir(d)))
+                if (startswith_const(de->d_name, prefix))
+                        return true;
+        return false;
+}
+
+static bool file_exists_in(const char *dir, const char *name) {
+        _cleanup_free_ char *p = path_join(dir, name);
+        return p && access(p, F_OK) >= 0;
+}
+
+/* A virtual network device with nothing stacked below it (no lower_
+ * link): most have nothing physical underneath (lo, dummy, a bridge or
+ * bond without ports), but a tunnel sends what it carries to an endpoint
+ * that the routing table puts behind some other interface: a VXLAN or
+ * Geneve without a device, WireGuard, GRE, IPIP, SIT, ip6tnl, PPP, tun/tap
+ * (a VPN daemon).  Such a tunnel is recorded in the walk; add_interface()
+ * then counts every interface a route goes out of.  A device whose type
+ * cannot be read is not known. */
+static int check_routed_tunnel(Context *c, Walk *w, const char *devdir) {
+        static const unsigned tunnel_types[] = {
+                512,   /* ARPHRD_PPP */
+                768,   /* ARPHRD_TUNNEL: ipip */
+                769,   /* ARPHRD_TUNNEL6: ip6tnl */
+                776,   /* ARPHRD_SIT */
+                778,   /* ARPHRD_IPGRE */
+                823,   /* ARPHRD_IP6GRE */
+                65534, /* ARPHRD_NONE: wireguard, tun */
+        };
+        static const char *const tunnel_devtypes[] = { "vxlan", "geneve", "wireguard", "bareudp", "gtp" };
+        _cleanup_free_ char *type_path = NULL, *uevent_path = NULL, *line = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        const char *name = strrchr(devdir, '/');
+        bool tunnel = false;
+        unsigned type;
+        size_t size = 0;
+
+        if (!startswith_const(devdir + strlen(c->devices_prefix), "virtual/net/") || !name ||
+            has_entry_with_prefix(devdir, "lower_"))
+                return 0;
+        name++;
+        type_path = path_join(devdir, "type");
+        if (!type_path)
+                return -ENOMEM;
+        f = fopen(type_path, "re");
+        if (!f || fscanf(f, "%u", &type) != 1) {
+                if (!f && errno == ENOMEM)
+                        return -ENOMEM;
+                c->unreadable |= HOST_USAGE_SOURCE_STACK;
+                return 0;
+        }
+        fclose(f);
+        f = NULL;
+        if (type == 772)  /* ARPHRD_LOOPBACK */
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(tunnel_types); i++)
+                tunnel = tunnel || type == tunnel_types[i];
+        /* tun/tap, also tap (type 1): a program writes what it carries */
+        tunnel = tunnel || file_exists_in(devdir, "tun_flags");
+        uevent_path = path_join(devdir, "uevent");
+        if (!uevent_path)
+                return -ENOMEM;
+        f = fopen(uevent_path, "re");
+        while (!tunnel && f && getline(&line, &size, f) > 0) {
+                line[strcspn(line, "\n")] = 0;
+                if (!startswith_const(line, "DEVTYPE="))
+                        continue;
+                for (size_t i = 0; i < ELEMENTSOF(tunnel_devtypes); i++)
+                        tunnel = tunnel || streq(line + strlen("DEVTYPE="), tunnel_devtypes[i]);
+        }
+        if (tunnel && !w->tunnel[0] && strlen(name) <= IFNAME_MAX)
+                strcpy(w->tunnel, name);
+        return 0;
+}
+
 static int walk_nvme_multipath(Context *c, Walk *w, const char *devdir, unsigned depth);
 static int walk_loop(Context *c, Walk *w, const char *devdir, unsigned depth);
 
@@ -337,9 +416,13 @@ static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, 
                 s += strspn(s, "/");
         }
 
-        if (net)
+        if (net) {
                 /* bridge ports, bond slaves, the device under a VLAN */
-                return walk_links(c, w, devdir, "lower_", false, depth, net);
+                r = walk_links(c, w, devdir, "lower_", false, depth, net);
+                if (r < 0)
+                        return r;
+                return check_routed_tunnel(c, w, devdir);
+        }
 
         /* A network block device (nbd, Ceph rbd): its server is reached
          * over some NIC that sysfs does not name: not known */
@@ -381,8 +464,8 @@ static int walk_device(Context *c, Walk *w, const char *devdir, unsigned depth, 
 }
 
 /* Resolves the sysfs link `dir`/`name` and walks the device it points at. */
-int walk_from_link(Context *c, const char *dir, const char *name, bool net,
-                          PciAddress **ret_addrs, size_t *ret_n) {
+static int walk_from_link_full(Context *c, const char *dir, const char *name, bool net, PciAddress **ret_addrs,
+                               size_t *ret_n, char *ret_tunnel) {
         _cleanup_free_ char *link = NULL, *resolved = NULL;
         _cleanup_(walk_done) Walk w = {};
         char target[PATH_MAX];
@@ -410,7 +493,19 @@ int walk_from_link(Context *c, const char *dir, const char *name, bool net,
 
         *ret_addrs = TAKE_PTR(w.addrs);
         *ret_n = w.n_addrs;
+        if (ret_tunnel)
+                strcpy(ret_tunnel, w.tunnel);
         return 0;
+}
+
+int walk_from_link(Context *c, const char *dir, const char *name, bool net, PciAddress **ret_addrs, size_t *ret_n) {
+        return walk_from_link_full(c, dir, name, net, ret_addrs, ret_n, NULL);
+}
+
+int walk_interface(Context *c, const char *dir, const char *name, PciAddress **ret_addrs, size_t *ret_n,
+                   char ret_tunnel[IFNAME_MAX + 1]) {
+        ret_tunnel[0] = 0;
+        return walk_from_link_full(c, dir, name, true, ret_addrs, ret_n, ret_tunnel);
 }
 
 /* The functions behind block device `dev`, from the cache or from sysfs. */

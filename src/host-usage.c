@@ -379,7 +379,7 @@ static bool ifname_valid(const char *s) {
 
 int add_interface(Context *c, const char *ifname, const char *what) {
         _cleanup_free_ char *dir = NULL;
-        char name[NAME_BUF];
+        char name[NAME_BUF], tunnel[IFNAME_MAX + 1];
         _cleanup_free_ PciAddress *addrs = NULL;
         size_t n;
         int r;
@@ -391,11 +391,14 @@ int add_interface(Context *c, const char *ifname, const char *what) {
                 return -ENOMEM;
         /* class/net/IF -> ../../devices/.../net/IF: that path alone holds
          * every PCI function above the interface */
-        r = walk_from_link(c, dir, ifname, true, &addrs, &n);
+        r = walk_interface(c, dir, ifname, &addrs, &n, tunnel);
         if (r < 0)
                 return r;
         /* a valid name may still hold bytes that are not UTF-8 */
-        return add_uses(c, addrs, n, "%s via %s", what, sanitize(ifname, name));
+        r = add_uses(c, addrs, n, "%s via %s", what, sanitize(ifname, name));
+        if (r < 0 || !tunnel[0])
+                return r;
+        return add_tunnel_underlay(c, tunnel, what);
 }
 
 static bool all_zeros(const char *s, size_t n) {

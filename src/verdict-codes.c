@@ -20,13 +20,13 @@ static const struct {
         { "group-peer-in-use-by-host", true },
         { "host-usage-unknown", true },
         { "sub-page-bar", true },
+        { "sriov-pf-with-vfs", true },
         { "sub-page-bar-unshared", false },
         { "no-reset", false },
         { "bus-reset-only", false },
         { "group-shared", false },
         { "boot-vga", false },
         { "host-driver-bound", false },
-        { "sriov-pf-with-vfs", false },
 };
 
 const char *verdict_code_severity(const char *code) {

@@ -574,13 +574,13 @@ static int add_sriov(const PciDevice *d, ReasonList *l) {
         count = d->sriov_numvfs > 0 && (size_t) d->sriov_numvfs > d->n_virtfns ?
                 (size_t) d->sriov_numvfs : d->n_virtfns;
         if (d->n_virtfns == 0)
-                return reason_add(l, false, "sriov-pf-with-vfs", "%s has %zu SR-IOV VF%s enabled",
+                return reason_add(l, true, "sriov-pf-with-vfs", "%s has %zu SR-IOV VF%s enabled",
                                   d->name, count, count == 1 ? "" : "s");
 
         list = join_virtfns(d);
         if (!list)
                 return -ENOMEM;
-        return reason_add(l, false, "sriov-pf-with-vfs", "%s has %zu SR-IOV VF%s enabled: %s",
+        return reason_add(l, true, "sriov-pf-with-vfs", "%s has %zu SR-IOV VF%s enabled: %s",
                           d->name, count, count == 1 ? "" : "s", list);
 }
 
@@ -701,6 +701,13 @@ int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *
         if (r < 0)
                 return r;
 
+        /* vfio-pci refuses to bind a PF with VFs enabled (vfio_pci_probe():
+         * "Cannot bind to PF with SR-IOV enabled"), and unbinding its host
+         * driver destroys the VFs in most PF drivers */
+        r = add_sriov(d, &l);
+        if (r < 0)
+                return r;
+
         /* Warnings, in the documented order. */
         r = add_sub_page_warnings(d, page_size, unshared_mask, &l);
         if (r < 0)
@@ -733,10 +740,6 @@ int verdict_compute(const VerdictContext *ctx, const PciAddress *a, const char *
                 if (r < 0)
                         return r;
         }
-
-        r = add_sriov(d, &l);
-        if (r < 0)
-                return r;
 
 finish:
         return reason_list_finish(&l, ret);

@@ -808,6 +808,28 @@ static void reservation_back_from_conflict(Manager *m, ManagedReservation *mr) {
         (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_TAKEOVER_UNDONE, LAST_ERROR_CLEAR, NULL, 0, NULL);
 }
 
+/* The end of a job, with its reservation and functions as journal fields
+ * (and a MESSAGE_ID for a Prepare, an Unprepare and a takeover undone) */
+static void log_job_end(RebindJob *rj, ManagedReservation *mr, const char *what) {
+        char bufs[8][PCI_ADDRESS_STRLEN];
+        const char *addrs[9] = {};
+        const char *id = rj->id[0] ? rj->id : mr ? mr->data->id : NULL;
+        LogFields f = { .reservation_id = id, .pci_addresses = addrs };
+
+        for (size_t i = 0; i < rj->n && i < 8; i++)
+                addrs[i] = pci_address_format(&rj->functions[i].address, bufs[i]);
+        if (!rj->error_name)
+                f.message_id = rj->kind == REBIND_PREPARE   ? LOG_MESSAGE_ID_PREPARED :
+                               rj->kind == REBIND_UNPREPARE ? LOG_MESSAGE_ID_GIVEN_BACK :
+                               rj->kind == REBIND_DETACH && rj->for_reservation ? LOG_MESSAGE_ID_TAKEOVER_UNDONE :
+                                                              NULL;
+        if (rj->error_name)
+                log_fields(LOG_ERR, 0, f, "%s", rj->message);
+        else
+                log_fields(LOG_INFO, 0, f, "%s done%s%s.", what, rj->warnings[0] ? "; warnings: " : "",
+                           rj->warnings);
+}
+
 static void job_done(Job *j, int result) {
         RebindJob *rj = (RebindJob *) j;
         Manager *m = rj->manager;
@@ -888,10 +910,7 @@ static void job_done(Job *j, int result) {
                 (void) detached_save(m);
         }
 
-        if (rj->error_name)
-                log_error("%s", rj->message);
-        else
-                log_info("%s done%s%s.", what, rj->warnings[0] ? "; warnings: " : "", rj->warnings);
+        log_job_end(rj, mr, what);
 
         if (rj->release_after && mr && !rj->error_name) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1236,6 +1255,11 @@ int manager_reset(Manager *m, const PciAddress *a, uid_t caller, sd_bus_message 
         if (!d->has_reset)
                 return sd_bus_error_setf(error, BUS_ERROR_OPERATION_FAILED,
                                          "%s has no reset method (the kernel offers none)", d->name);
+
+        /* any reset of a PF resets its VFs */
+        if (manager_vf_reset_conflicts(m, d, mr, caller, unsafe, sizeof unsafe) > 0)
+                return sd_bus_error_setf(error, BUS_ERROR_UNSAFE_RESET,
+                                         "A reset of %s would also reset its VFs %s", d->name, unsafe);
 
         /* The kernel tries the methods in order and falls back to the next
          * on ENOTTY: with `bus` listed at all, a bus reset may happen. */

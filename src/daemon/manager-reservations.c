@@ -118,6 +118,40 @@ int manager_reservation_apply(Manager *m, ManagedReservation *mr, ReservationEve
         return r < 0 ? r : 0;
 }
 
+/* A reset of PF d resets its VFs too (an FLR of a PF resets every VF;
+ * PCIe base spec, 9.2.2.3): the VFs that would be hit and must not be,
+ * as in a bus reset's safety check: a VF on a host driver, one reserved
+ * by another reservation whose owner is not the caller, or one on a vfio
+ * driver outside the caller's reservation (a guest may hold it).  Appends
+ * "ADDR (why)" for each to buf; returns how many. */
+unsigned manager_vf_reset_conflicts(Manager *m, const PciDevice *d, const ManagedReservation *mr, uid_t caller,
+                                    char *buf, size_t size) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < d->n_virtfns; i++) {
+                const PciDevice *vf = topology_find(m->topology, &d->virtfns[i]);
+                ManagedReservation *hr = manager_reservation_of(m, &d->virtfns[i], NULL);
+                bool ours = vf && vf->driver && (pci_driver_is_vfio(vf->driver) || streq(vf->driver, "pci-stub"));
+                char why[128];
+                size_t l;
+
+                if (!vf)
+                        continue;
+                if (hr && hr != mr && hr->data->owner_uid != caller)
+                        snprintf(why, sizeof why, "VF reserved by %s, reservation %s", hr->data->owner, hr->data->id);
+                else if (ours && (!hr || hr != mr))
+                        snprintf(why, sizeof why, "VF on %s", vf->driver);
+                else if (vf->driver && !ours)
+                        snprintf(why, sizeof why, "VF on host driver %s", vf->driver);
+                else
+                        continue;
+                l = strlen(buf);
+                snprintf(buf + l, size - l, "%s%s (%s)", l ? ", " : "", vf->name, why);
+                n++;
+        }
+        return n;
+}
+
 bool manager_reservation_guest_may_run(const ManagedReservation *mr) {
         return mr->data->state == RESERVATION_IN_USE ||
                (mr->data->state == RESERVATION_DEGRADED && mr->data->return_to == RESERVATION_IN_USE);

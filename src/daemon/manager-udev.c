@@ -65,6 +65,11 @@ static void dirty_related(Manager *m, const PciDevice *d) {
                 manager_device_dirty(m, &d->physfn);
 }
 
+/* journal fields of a Conflict's log line */
+#define CONFLICT_FIELDS(mr, d)                                                            \
+        ((LogFields) { .reservation_id = (mr)->data->id, .pci_address = (d)->name, \
+                       .message_id = LOG_MESSAGE_ID_CONFLICT })
+
 static const char *reservation_id_of(Manager *m, const PciAddress *a, ManagedReservation **ret) {
         ManagedReservation *mr = manager_reservation_of(m, a, NULL);
 
@@ -129,7 +134,7 @@ static void check_identity(Manager *m, ManagedReservation *mr, const PciDevice *
                          d->name);
         else
                 return;
-        log_warning("Reservation %s: %s.", mr->data->id, msg);
+        log_fields(LOG_WARNING, 0, CONFLICT_FIELDS(mr, d), "Reservation %s: %s.", mr->data->id, msg);
         manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
         manager_reservation_trouble(m, mr, RESERVATION_EVENT_FUNCTION_GONE, msg);
 }
@@ -169,7 +174,7 @@ static void device_gone(Manager *m, PciDevice *d) {
                 manager_dbus_emit_device_removed(m, d, false);
                 manager_device_dirty(m, &d->address);
                 snprintf(msg, sizeof msg, "%s disappeared from the host", d->name);
-                log_warning("Reservation %s: %s.", mr->data->id, msg);
+                log_fields(LOG_WARNING, 0, CONFLICT_FIELDS(mr, d), "Reservation %s: %s.", mr->data->id, msg);
                 manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
                 manager_reservation_trouble(m, mr, RESERVATION_EVENT_FUNCTION_GONE, msg);
         } else
@@ -214,14 +219,15 @@ static void driver_changed(Manager *m, const PciDevice *d, const char *old, cons
                                  "binding it); call Prepare to try again",
                                  new, d->name, mr->data->id, mr->takeovers,
                                  (unsigned long long) (TAKEOVER_WINDOW_USEC / 1000000ULL));
-                        log_warning("%s.", msg);
+                        log_fields(LOG_WARNING, 0, CONFLICT_FIELDS(mr, d), "%s.", msg);
                         manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
                         manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, msg);
                         return;
                 }
                 snprintf(msg, sizeof msg, "host driver %s bound to %s of %s reservation %s", new, d->name,
                          reservation_state_to_string(mr->data->state), mr->data->id);
-                log_warning("%s; binding it to %s again.", msg, mr->data->driver);
+                log_fields(LOG_WARNING, 0, CONFLICT_FIELDS(mr, d), "%s; binding it to %s again.", msg,
+                           mr->data->driver);
                 manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
                 /* degraded until the job put it back (see job_done());
                  * while its guest may run, reset only if that touches

@@ -267,6 +267,10 @@ bool manager_reservation_whole(Manager *m, ManagedReservation *mr, bool on_drive
 /* in-use, or degraded returning to in-use: nothing may reset or unbind
  * its functions */
 bool manager_reservation_guest_may_run(const ManagedReservation *mr);
+/* The VFs of PF d that a reset of d would hit and must not (a reset of a
+ * PF resets its VFs): appended to buf as "ADDR (why), ..."; their number. */
+unsigned manager_vf_reset_conflicts(Manager *m, const PciDevice *d, const ManagedReservation *mr, uid_t caller,
+                                    char *buf, size_t size);
 /* Whether a reset of d touches nothing but d: every reset method the
  * kernel may use for it is function-level (flr, af_flr). */
 bool manager_function_resets_alone(const PciDevice *d);

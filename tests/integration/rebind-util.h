@@ -30,6 +30,9 @@
 #define NEIGHBOUR "0000:05:02.0" /* e1000 on the same bus, no reset file, group 17 */
 #define BRIDGE_GROUP 17
 #define ROOT_PORT "0000:00:06.0"
+#define SRIOV_PF "0000:01:00.0"   /* nvme with 2 VFs enabled */
+#define SRIOV_VF1 "0000:01:00.1"
+#define SRIOV_VF2 "0000:01:00.2"
 
 typedef struct Pending {
         gboolean done;

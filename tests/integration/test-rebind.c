@@ -945,6 +945,48 @@ static void test_detach_in_use_by_host(void) {
         harness_free(h);
 }
 
+/* A reset of an SR-IOV PF resets its VFs (an FLR of a PF resets every
+ * VF): refused with UnsafeReset naming the VFs while one of them is on a
+ * vfio driver outside the caller's reservation (a guest may hold it) or
+ * on a host driver; with its VFs idle the reset goes ahead.  Detach of a
+ * PF with VFs is refused by its verdict (sriov-pf-with-vfs is an error:
+ * vfio-pci does not bind such a PF). */
+static void test_reset_pf_with_vfs(void) {
+        Harness *h = new_harness();
+        g_autofree gchar *msg = NULL;
+
+        /* the nvme PF and VF 1 on vfio-pci before the daemon starts (an
+         * admin, vfio-pci's enable_sriov) */
+        testbed_bind(h, SRIOV_PF, "vfio-pci");
+        testbed_bind(h, SRIOV_VF1, "vfio-pci");
+        harness_start_daemon(h, no_args);
+        assert_dev_prop(h, SRIOV_PF, "Driver", "vfio-pci");
+
+        mgr_fails(h, "Reset", g_variant_new("(s)", SRIOV_PF), E("UnsafeReset"), &msg);
+        note("Reset: %s", msg);
+        assert_contains(msg, "would also reset its VFs " SRIOV_VF1 " (VF on vfio-pci)");
+        g_assert_null(strstr(msg, SRIOV_VF2));
+        assert_log_empty(h);
+        g_assert_cmpint(reset_count(h, SRIOV_PF), ==, 0);
+        harness_stop_daemon(h);
+
+        /* VF 1 back to no driver: nothing else is hit */
+        testbed_bind(h, SRIOV_VF1, "");
+        harness_start_daemon(h, no_args);
+        mgr_ok(h, "Reset", g_variant_new("(s)", SRIOV_PF));
+        g_assert_cmpint(reset_count(h, SRIOV_PF), ==, 1);
+        harness_stop_daemon(h);
+
+        /* on its host driver, Detach is refused by the verdict */
+        testbed_bind(h, SRIOV_PF, "nvme");
+        harness_start_daemon(h, no_args);
+        g_clear_pointer(&msg, g_free);
+        mgr_fails(h, "Detach", g_variant_new("(ss)", SRIOV_PF, ""), E("NotAssignable"), &msg);
+        assert_contains(msg, "has 2 SR-IOV VFs enabled");
+        assert_sys_driver(h, SRIOV_PF, "nvme");
+        harness_free(h);
+}
+
 /* A function whose only reset method is a bus reset, with a neighbour
  * on the same bus still on its host driver: UnsafeReset, naming it. */
 static void test_reset_unsafe(void) {
@@ -1160,6 +1202,7 @@ int main(int argc, char *argv[]) {
         ADD("/rebind/detach-reattach-reset", test_detach_reattach);
         ADD("/rebind/detach-in-use-by-host", test_detach_in_use_by_host);
         ADD("/rebind/reset-unsafe", test_reset_unsafe);
+        ADD("/rebind/reset-pf-with-vfs", test_reset_pf_with_vfs);
         ADD("/rebind/reserved-by-other", test_reserved_by_other);
         ADD("/rebind/ctl", test_ctl);
         ADD("/rebind/read-only", test_read_only);

@@ -111,15 +111,19 @@ static void tb_file(Fixture *f, const char *sys, const char *contents) {
         g_assert_no_error(error);
 }
 
-static void add_net(Fixture *f, const char *syspath, int ifindex) {
+static void add_net_attrs(Fixture *f, const char *syspath, int ifindex, const char *more) {
         g_autoptr(GError) error = NULL;
         g_autofree char *name = g_path_get_basename(syspath);
         g_autofree char *desc = NULL;
 
-        desc = g_strdup_printf("P: %s\nE: SUBSYSTEM=net\nE: INTERFACE=%s\nA: ifindex=%d\n\n", syspath + 4, name,
-                               ifindex);
+        desc = g_strdup_printf("P: %s\nE: SUBSYSTEM=net\nE: INTERFACE=%s\nA: ifindex=%d\n%s\n", syspath + 4, name,
+                               ifindex, more);
         g_assert_true(umockdev_testbed_add_from_string(f->tb, desc, &error));
         g_assert_no_error(error);
+}
+
+static void add_net(Fixture *f, const char *syspath, int ifindex) {
+        add_net_attrs(f, syspath, ifindex, "");
 }
 
 /* One testbed for the whole run: building one takes seconds (umockdev
@@ -225,7 +229,7 @@ static void testbed_build(void) {
         add_net(f, Q35 "/0000:00:07.0/0000:02:00.0/net/enp2s0", 4);
         add_net(f, VNET "/br0", 5);
         tb_symlink(f, VNET "/br0/lower_enp0s3", Q35 "/0000:00:03.0/net/enp0s3");
-        add_net(f, VNET "/lo", 1);
+        add_net_attrs(f, VNET "/lo", 1, "A: type=772\n");
         /* an active-backup bond over both functions of 00:05, a VLAN on
          * it, a macvlan on enp2s0 */
         add_net(f, Q35 "/0000:00:05.0/net/enp0s5f0", 10);
@@ -237,6 +241,14 @@ static void testbed_build(void) {
         tb_symlink(f, VNET "/bond0.100/lower_bond0", VNET "/bond0");
         add_net(f, VNET "/mv0", 14);
         tb_symlink(f, VNET "/mv0/lower_enp2s0", Q35 "/0000:00:07.0/0000:02:00.0/net/enp2s0");
+        /* devices with nothing below them: tunnels whose underlay routing
+         * chooses (WireGuard, a VXLAN without a device, a tap of a VPN
+         * daemon), a dummy, and one whose type cannot be read */
+        add_net_attrs(f, VNET "/wg0", 20, "A: type=65534\nE: DEVTYPE=wireguard\n");
+        add_net_attrs(f, VNET "/vx0", 21, "A: type=1\nE: DEVTYPE=vxlan\n");
+        add_net_attrs(f, VNET "/tap0", 22, "A: type=1\nA: tun_flags=0x1002\n");
+        add_net_attrs(f, VNET "/dummy0", 23, "A: type=1\n");
+        add_net_attrs(f, VNET "/what0", 24, "");
 
         /* names a route table must never make us follow: were "../../x" or
          * an overlong name used as a path, they would mark 00:05.0/00:05.1
@@ -1106,6 +1118,73 @@ static void test_rtnetlink(Fixture *f, gconstpointer data) {
         remove_proc(f, "rtnetlink");
 }
 
+/* A default route through a tunnel whose packets the routing table sends
+ * on (WireGuard, a VXLAN without a device, a VPN's tap): every interface a
+ * route goes out of may carry them, so each counts (the tunnel itself
+ * does not); a dummy holds nothing; a device of unknown type, and a
+ * tunnel without the route tables, are not known: fail closed. */
+static void test_tunnels(Fixture *f, gconstpointer data) {
+        static const char *const tunnels[] = { "wg0", "vx0", "tap0" };
+        static const int ifindex[] = { 20, 21, 22 };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(tunnels); i++) {
+                g_auto(HostUsage) u = {};
+                g_autoptr(GByteArray) b = g_byte_array_new();
+                g_autofree gchar *w2 = g_strdup_printf("default route via %s, a tunnel that may be routed over enp0s2",
+                                                       tunnels[i]);
+                g_autofree gchar *w3 = g_strdup_printf("default route via %s, a tunnel that may be routed over br0",
+                                                       tunnels[i]);
+
+                nl_route(b, AF_INET, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, ifindex[i], NULL, 0, false);
+                nl_route(b, AF_INET, "192.0.2.0", 24, RT_TABLE_MAIN, RTN_UNICAST, 2, NULL, 0, false);
+                nl_route(b, AF_INET6, "2001:db8::", 32, 100, RTN_UNICAST, 5, NULL, 0, false);
+                nl_route(b, AF_INET, "10.0.0.0", 8, RT_TABLE_MAIN, RTN_UNICAST, ifindex[i], NULL, 0, false);
+                /* no NIC: not counted */
+                nl_route(b, AF_INET, "127.0.0.1", 32, RT_TABLE_LOCAL, RTN_LOCAL, 1, NULL, 0, false);
+                nl_route(b, AF_INET, "198.51.100.0", 24, RT_TABLE_MAIN, RTN_BLACKHOLE, 4, NULL, 0, false);
+                nl_done(b);
+                write_proc_bytes(f, "rtnetlink", b);
+                compute(&u);
+                assert_usage(&u, (const char *[]) { "0000:00:02.0", w2, "0000:00:03.0", w3, NULL });
+                g_assert_cmpuint(u.unreadable, ==, 0);
+        }
+        {
+                g_auto(HostUsage) u = {};
+                g_autoptr(GByteArray) b = g_byte_array_new();
+
+                nl_route(b, AF_INET, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 23, NULL, 0, false);
+                nl_route(b, AF_INET, "192.0.2.0", 24, RT_TABLE_MAIN, RTN_UNICAST, 2, NULL, 0, false);
+                nl_done(b);
+                write_proc_bytes(f, "rtnetlink", b);
+                compute(&u);
+                assert_usage(&u, (const char *[]) { NULL });
+                g_assert_cmpuint(u.unreadable, ==, 0);
+        }
+        {
+                g_auto(HostUsage) u = {};
+                g_autoptr(GByteArray) b = g_byte_array_new();
+
+                nl_route(b, AF_INET, NULL, 0, RT_TABLE_MAIN, RTN_UNICAST, 24, NULL, 0, false);
+                nl_done(b);
+                write_proc_bytes(f, "rtnetlink", b);
+                compute(&u);
+                g_assert_cmpuint(u.unreadable, ==, HOST_USAGE_SOURCE_STACK);
+        }
+        {
+                /* /proc/net/route only (no dump): routes of the main table
+                 * alone, so a tunnel's underlay is not known */
+                g_auto(HostUsage) u = {};
+
+                remove_proc(f, "rtnetlink");
+                write_proc(f, "route",
+                           "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+                           "wg0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n");
+                compute(&u);
+                g_assert_cmpuint(u.unreadable & HOST_USAGE_SOURCE_RTNETLINK, !=, 0);
+                remove_proc(f, "route");
+        }
+}
+
 /* Recorded in the VM by scenario hoststacks (tests/vm/guest/
  * record_hoststacks.py): the sysfs subset, /proc tables and rtnetlink dump
  * of a real kernel running btrfs raid1, swap, ext4 on dm-crypt on dm linear,
@@ -1202,6 +1281,7 @@ int main(int argc, char **argv) {
         ADD("/host-usage/swap-file", test_swap_file);
         ADD("/host-usage/routes", test_routes);
         ADD("/host-usage/rtnetlink", test_rtnetlink);
+        ADD("/host-usage/tunnels", test_tunnels);
         ADD("/host-usage/malformed", test_malformed);
         ADD("/host-usage/reason-text", test_reason_text);
         ADD("/host-usage/unreadable", test_unreadable);

@@ -123,6 +123,22 @@ static void test_sink_fails(void) {
         g_assert_cmpuint(entries->len, ==, 0);
 }
 
+/* pci-assignd(8) lists every MESSAGE_ID the daemon sends */
+static void test_manual_message_ids(void) {
+        static const char *const ids[] = { LOG_MESSAGE_ID_PREPARED, LOG_MESSAGE_ID_GIVEN_BACK,
+                                           LOG_MESSAGE_ID_CONFLICT, LOG_MESSAGE_ID_TAKEOVER_UNDONE,
+                                           LOG_MESSAGE_ID_RECONCILED };
+        const char *root = g_getenv("PCI_ASSIGND_SOURCE_ROOT");
+        g_autofree gchar *path = NULL, *text = NULL;
+
+        g_assert_nonnull(root);
+        path = g_build_filename(root, "man", "pci-assignd.8.scd", NULL);
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        for (size_t i = 0; i < G_N_ELEMENTS(ids); i++)
+                if (!strstr(text, ids[i]))
+                        g_error("%s does not list MESSAGE_ID %s", path, ids[i]);
+}
+
 int main(int argc, char *argv[]) {
         int r;
 
@@ -131,6 +147,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/log/fields", test_fields);
         g_test_add_func("/log/many-addresses", test_many_addresses);
         g_test_add_func("/log/sink-fails", test_sink_fails);
+        g_test_add_func("/log/manual-message-ids", test_manual_message_ids);
         r = g_test_run();
         log_set_journal_sink(NULL);
         g_ptr_array_free(entries, TRUE);

@@ -143,11 +143,11 @@ static VerdictContext context(const Topology *t, FakeHost *host) {
 
 static const char *const error_codes[] = {
         "device-missing", "host-bridge", "bridge", "no-iommu", "reserved-by-other",
-        "in-use-by-host", "group-peer-in-use-by-host", "host-usage-unknown", "sub-page-bar",
+        "in-use-by-host", "group-peer-in-use-by-host", "host-usage-unknown", "sub-page-bar", "sriov-pf-with-vfs",
 };
 static const char *const warning_codes[] = {
         "sub-page-bar-unshared", "no-reset", "bus-reset-only", "group-shared", "boot-vga",
-        "host-driver-bound", "sriov-pf-with-vfs",
+        "host-driver-bound",
 };
 
 /* Position of a code in the documented order (errors, then warnings). */
@@ -337,7 +337,7 @@ static void test_testbed_all(void) {
                 { "0000:00:1f.0", VERDICT_ASSIGNABLE_WITH_WARNINGS, CODES("no-reset", "group-shared", "host-driver-bound") },
                 { "0000:00:1f.2", VERDICT_ASSIGNABLE_WITH_WARNINGS, CODES("no-reset", "group-shared", "host-driver-bound") },
                 { "0000:00:1f.3", VERDICT_ASSIGNABLE_WITH_WARNINGS, CODES("no-reset", "group-shared", "host-driver-bound") },
-                { "0000:01:00.0", VERDICT_ASSIGNABLE_WITH_WARNINGS, CODES("host-driver-bound", "sriov-pf-with-vfs") },
+                { "0000:01:00.0", VERDICT_NOT_ASSIGNABLE, CODES("sriov-pf-with-vfs", "host-driver-bound") },
                 /* VFs: own groups, no driver, FLR */
                 { "0000:01:00.1", VERDICT_ASSIGNABLE, CODES() },
                 { "0000:01:00.2", VERDICT_ASSIGNABLE, CODES() },
@@ -480,7 +480,7 @@ static void test_testbed_sriov(void) {
         Verdict v = {};
 
         compute(&ctx, "0000:01:00.0", NULL, &v);
-        assert_codes(&v, VERDICT_ASSIGNABLE_WITH_WARNINGS, CODES("host-driver-bound", "sriov-pf-with-vfs"));
+        assert_codes(&v, VERDICT_NOT_ASSIGNABLE, CODES("sriov-pf-with-vfs", "host-driver-bound"));
         g_assert_cmpstr(reason_text(&v, "sriov-pf-with-vfs"), ==,
                         "0000:01:00.0 has 2 SR-IOV VFs enabled: 0000:01:00.1 and 0000:01:00.2");
         assert_contains(reason_text(&v, "host-driver-bound"), "nvme");
@@ -910,7 +910,7 @@ static void test_synthetic_sriov(void) {
         /* just enabled: sriov_numvfs says 4, no virtfn link yet */
         pf->sriov_numvfs = 4;
         compute(&ctx, "0000:3b:00.0", NULL, &v);
-        assert_codes(&v, VERDICT_ASSIGNABLE_WITH_WARNINGS, CODES("sriov-pf-with-vfs"));
+        assert_codes(&v, VERDICT_NOT_ASSIGNABLE, CODES("sriov-pf-with-vfs"));
         g_assert_cmpstr(reason_text(&v, "sriov-pf-with-vfs"), ==, "0000:3b:00.0 has 4 SR-IOV VFs enabled");
         verdict_done(&v);
 
@@ -1053,7 +1053,7 @@ static void test_synthetic_order(void) {
 
         expect(&ctx, "0000:00:01.0", "bob", VERDICT_NOT_ASSIGNABLE,
                CODES("no-iommu", "reserved-by-other", "in-use-by-host", "sub-page-bar", "sub-page-bar",
-                     "sub-page-bar-unshared", "no-reset", "boot-vga", "host-driver-bound", "sriov-pf-with-vfs"));
+                     "sriov-pf-with-vfs", "sub-page-bar-unshared", "no-reset", "boot-vga", "host-driver-bound"));
 
         /* the other reset/group pair, behind a bridge */
         add(t, bridge_new("0000:00:1c.0", 8, 0x02, 0x02));
@@ -1066,11 +1066,11 @@ static void test_synthetic_order(void) {
         o = add(t, dev_new("0000:02:00.1", 9));
         dev_set_parent(o, "0000:00:1c.0");
         expect(&ctx, "0000:02:00.0", "bob", VERDICT_NOT_ASSIGNABLE,
-               CODES("reserved-by-other", "sub-page-bar-unshared", "bus-reset-only", "group-shared",
-                     "host-driver-bound", "sriov-pf-with-vfs"));
-        expect(&ctx, "0000:02:00.0", "alice", VERDICT_ASSIGNABLE_WITH_WARNINGS,
-               CODES("sub-page-bar-unshared", "bus-reset-only", "group-shared", "host-driver-bound",
-                     "sriov-pf-with-vfs"));
+               CODES("reserved-by-other", "sriov-pf-with-vfs", "sub-page-bar-unshared", "bus-reset-only",
+                     "group-shared", "host-driver-bound"));
+        expect(&ctx, "0000:02:00.0", "alice", VERDICT_NOT_ASSIGNABLE,
+               CODES("sriov-pf-with-vfs", "sub-page-bar-unshared", "bus-reset-only", "group-shared",
+                     "host-driver-bound"));
 }
 
 /* A bridge or host bridge gets errors only, however much else is wrong. */
