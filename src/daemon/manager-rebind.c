@@ -215,8 +215,9 @@ static void reservation_back_from_conflict(Manager *m, ManagedReservation *mr) {
         (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_TAKEOVER_UNDONE, LAST_ERROR_CLEAR, NULL, 0, NULL);
 }
 
-/* The end of a job, with its reservation and functions as journal fields
- * (and a MESSAGE_ID for a Prepare, an Unprepare and a takeover undone) */
+/* The end of a job, with its reservation and functions as journal fields.
+ * No MESSAGE_ID here: the state change the job's end causes carries it
+ * (one MESSAGE_ID per event, see manager-reservations.c). */
 static void log_job_end(RebindJob *rj, ManagedReservation *mr, const char *what) {
         char bufs[8][PCI_ADDRESS_STRLEN];
         const char *addrs[9] = {};
@@ -225,11 +226,6 @@ static void log_job_end(RebindJob *rj, ManagedReservation *mr, const char *what)
 
         for (size_t i = 0; i < rj->n && i < 8; i++)
                 addrs[i] = pci_address_format(&rj->functions[i].address, bufs[i]);
-        if (!rj->error_name)
-                f.message_id = rj->kind == REBIND_PREPARE   ? LOG_MESSAGE_ID_PREPARED :
-                               rj->kind == REBIND_UNPREPARE ? LOG_MESSAGE_ID_GIVEN_BACK :
-                               rj->kind == REBIND_DETACH && rj->for_reservation ? LOG_MESSAGE_ID_TAKEOVER_UNDONE :
-                                                              NULL;
         if (rj->error_name)
                 log_fields(LOG_ERR, 0, f, "%s", rj->message);
         else

@@ -54,7 +54,9 @@ ManagedReservation *manager_reservation_of(Manager *m, const PciAddress *a, Rese
 
 /* The journal line of a state change: RESERVATION_ID=, one PCI_ADDRESS= per
  * function (so that `journalctl PCI_ADDRESS=...` finds it) and, for the
- * events pci-assignd(8) lists, a MESSAGE_ID=. */
+ * events pci-assignd(8) lists, a MESSAGE_ID=: one per event, so no other
+ * line carries these (a Conflict's MESSAGE_ID is on its own log line, in
+ * manager-udev.c, since not every Conflict changes a state). */
 static void log_state_change(const Reservation *res, ReservationEvent event, const ReservationTransition *t) {
         char addrs[LOG_ADDRESSES_MAX][PCI_ADDRESS_STRLEN];
         const char *list[LOG_ADDRESSES_MAX + 1];
@@ -68,8 +70,6 @@ static void log_state_change(const Reservation *res, ReservationEvent event, con
                 message_id = LOG_MESSAGE_ID_PREPARED;
         else if (event == RESERVATION_EVENT_UNPREPARE_DONE && t->state == RESERVATION_RESERVED)
                 message_id = LOG_MESSAGE_ID_GIVEN_BACK;
-        else if (event == RESERVATION_EVENT_HOST_DRIVER_TOOK)
-                message_id = LOG_MESSAGE_ID_CONFLICT;
         else if (event == RESERVATION_EVENT_TAKEOVER_UNDONE)
                 message_id = LOG_MESSAGE_ID_TAKEOVER_UNDONE;
         log_fields(LOG_INFO, 0,
