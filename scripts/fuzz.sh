@@ -12,7 +12,7 @@
 # and exits 1 if any target crashed, leaked, hung or broke an invariant,
 # naming the reproducer (kept in build-fuzz/fuzz-artifacts/TARGET/).
 # Environment: FUZZ_BUILD_DIR (build-fuzz), FUZZ_CC (clang-14), FUZZ_JOBS,
-# FUZZ_TARGETS (all: "address config resource store dbus").
+# FUZZ_TARGETS (all: "address config resource rtnl runtime store dbus").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +22,7 @@ if ! [[ $secs =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 bdir=${FUZZ_BUILD_DIR:-build-fuzz}
-read -r -a targets <<< "${FUZZ_TARGETS:-address config resource store dbus}"
+read -r -a targets <<< "${FUZZ_TARGETS:-address config resource rtnl runtime store dbus}"
 jobs=${FUZZ_JOBS:-$(nproc)}
 # Far more than any target runs in SECONDS: only there so a run always ends.
 runs=$((secs * 1000000))

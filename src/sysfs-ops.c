@@ -544,3 +544,29 @@ int sysfs_read_override(const SysfsContext *c, const PciAddress *a, char *buf, s
                 return errno == ENOENT ? -ENODEV : negative_errno();
         return read_override_at(fd, buf, size);
 }
+
+int sysfs_write_override(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                         const char *override, SysfsError *err) {
+        _cleanup_(device_done) Device d = { .fd = -1 };
+        char ovr[DRIVER_NAME_MAX];
+        const char *want = override && *override ? override : NULL;
+        int r;
+
+        error_clear(err);
+        r = device_open(c, a, vendor, device, &d, err);
+        if (r < 0)
+                return r;
+        if (want && !driver_name_valid(want))
+                return fail(err, SYSFS_STEP_SET_OVERRIDE, -EINVAL, false, d.addr, "invalid driver name");
+        r = read_override_at(d.fd, ovr, sizeof ovr);
+        if (r < 0)
+                return fail(err, want ? SYSFS_STEP_SET_OVERRIDE : SYSFS_STEP_CLEAR_OVERRIDE, r, true, d.addr,
+                            "read driver_override");
+        if (streq(ovr, strempty(want)))
+                return 0;
+        r = write_attr(d.fd, "driver_override", want ?: "\n");
+        if (r < 0)
+                return want ? fail(err, SYSFS_STEP_SET_OVERRIDE, r, true, d.addr, "set driver_override to %s", want)
+                            : fail(err, SYSFS_STEP_CLEAR_OVERRIDE, r, true, d.addr, "clear driver_override");
+        return 0;
+}

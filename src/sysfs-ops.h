@@ -109,6 +109,12 @@ int sysfs_reset(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uin
 int sysfs_reprobe(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
                   char *ret_driver, size_t size, SysfsError *err);
 
+/* Sets driver_override to `override` (NULL or "": clears it), and nothing
+ * else: no unbind, no probe (the binding changes at the next probe).  Only
+ * written when it differs.  For putting back an override as it was. */
+int sysfs_write_override(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                         const char *override, SysfsError *err);
+
 /* Checks that IOMMU group `group` is viable for VFIO: every member of
  * kernel/iommu_groups/N/devices is bound to a vfio driver, pci-stub,
  * pcieport or nothing (what Linux >= 5.19 requires); and, if dev_root is not NULL, that

@@ -246,6 +246,9 @@ int manager_reconcile(Manager *m) {
                                             m->reservations[i]->data->id);
                 return 0;
         }
+        /* Detach, Reattach, takeover: their failures are logged, and
+         * what they leave is read back into the model */
+        (void) manager_operations_reconcile(m);
         for (size_t i = 0; i < m->n_reservations; i++) {
                 ManagedReservation *mr = m->reservations[i];
 

@@ -315,6 +315,8 @@ static void job_done(Job *j, int result) {
                 (void) manager_detached_store(m);
         }
 
+        /* after the Detach record: a kill in between finds both */
+        manager_operation_end(m, rj);
         log_job_end(rj, mr, what);
 
         if (rj->release_after && mr && !rj->error_name) {
@@ -695,6 +697,7 @@ int manager_rebind_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to start the job queue: %m");
         manager_detached_read(m);
+        manager_operations_read(m);
         return 0;
 }
 
@@ -706,5 +709,6 @@ void manager_rebind_stop(Manager *m) {
         m->rebind_jobs = NULL;
         m->n_rebind_jobs = 0;
         manager_detached_free_all(m);
+        op_journal_done(&m->operations);
         sysfs_context_close(&m->sysfs);
 }

@@ -639,6 +639,7 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
         for (size_t i = 0; i < res->n_functions; i++) {
                 ReservationFunction *f = &res->functions[i];
                 PciDevice *d = topology_find(m->topology, &f->address);
+                const char *host;
 
                 f->vendor_id = d->vendor_id;
                 f->device_id = d->device_id;
@@ -646,8 +647,12 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
                         f->has_dsn = true;
                         f->dsn = d->config.dsn_value;
                 }
-                if (d->driver && !pci_driver_is_vfio(d->driver) && !streq(d->driver, "pci-stub")) {
-                        f->host_driver = strdup(d->driver);
+                /* the one host-driver decision (not reserved yet: the
+                 * driver an earlier Detach recorded, else the bound one
+                 * unless it is one of ours) */
+                host = manager_host_driver(m, d);
+                if (host) {
+                        f->host_driver = strdup(host);
                         if (!f->host_driver)
                                 return -ENOMEM;
                 }

@@ -433,6 +433,7 @@ int manager_startup(Manager *m) {
         r = manager_host_usage_start(m);
         if (r < 0)
                 return r;
+        manager_boot_id_read(m);
         r = manager_load_reservations(m);
         if (r < 0)
                 return r;

@@ -7,6 +7,7 @@
 
 #include "detached-store.h"
 #include "host-usage.h"
+#include "op-journal.h"
 #include "reservation-state.h"
 #include "reservation.h"
 #include "sysfs-ops.h"
@@ -88,6 +89,10 @@ typedef struct Manager {
 
         DetachedFunction *detached;   /* Manager.Detach (detached-store.h) */
         size_t n_detached;
+        /* Detach, Reattach and takeover rebinds running (op-journal.h,
+         * manager-operations.c) */
+        OpJournal operations;
+        char boot_id[BOOT_ID_STRLEN];  /* this boot's, "" unknown */
 
         /* udev (manager-udev.c) */
         struct udev_monitor *monitor;
@@ -248,6 +253,14 @@ void manager_reservation_owner_gone(Manager *m, ManagedReservation *mr);
  * queue, Conflict signals of what was missing at start. */
 void manager_startup_finish(Manager *m);
 const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
+
+/* The journal of single-function operations (manager-operations.c):
+ * the boot ID (at start, before anything is loaded), the journal (with
+ * the job queue), and at start the reconciliation of what a killed daemon
+ * left half done (first thing in manager_reconcile()). */
+void manager_boot_id_read(Manager *m);
+void manager_operations_read(Manager *m);
+int manager_operations_reconcile(Manager *m);
 
 /* The one decision of the driver a function is given back to (HostDriver,
  * Describe, and every give-back of Unprepare, Release and Reattach):

@@ -39,6 +39,7 @@ typedef struct RebindFunction {
         char *host_driver;           /* to give it back to; NULL: none */
         bool reprobe;                /* host driver unknown: let the kernel choose */
         char before[DRIVER_BUF];     /* bound when the job began ("" none) */
+        char override_before[DRIVER_BUF];  /* its driver_override then ("" none) */
         char after[DRIVER_BUF];      /* bound when it ended */
         char override_after[DRIVER_BUF];
         bool read_after;             /* after/override_after are valid */
@@ -61,6 +62,7 @@ struct RebindJob {
 
         /* written by the worker and its main-loop callbacks, read in done */
         bool journaled;                   /* the reservation has our journal */
+        bool op_journaled;                /* operations.json has this job's function */
         ReservationEvent end_event;       /* valid if state_change */
         bool state_change;
         bool rollback_failed;
@@ -92,6 +94,11 @@ int rebind_work(Job *j);
  * reservation before its first step / before step (uintptr_t) userdata. */
 int rebind_journal_begin_main(Job *j, void *userdata);
 int rebind_journal_step_main(Job *j, void *userdata);
+/* Detach, Reattach, takeover (manager-operations.c): writes the job's
+ * function into operations.json before its first write (from the worker
+ * through job_call_main()); and removes it when the job ends. */
+int rebind_op_begin_main(Job *j, void *userdata);
+void manager_operation_end(Manager *m, RebindJob *rj);
 
 /* Manager.Detach's records (manager-rebind.c over detached-store.c) */
 void manager_detached_forget(Manager *m, const PciAddress *a);

@@ -24,10 +24,15 @@ static int journal_step(RebindJob *rj, uint32_t step) {
 /* ---- worker side ---- */
 
 static void read_befores(RebindJob *rj) {
-        for (size_t i = 0; i < rj->n; i++)
-                if (sysfs_read_driver(&rj->manager->sysfs, &rj->functions[i].address, rj->functions[i].before,
-                                      sizeof rj->functions[i].before) < 0)
-                        rj->functions[i].before[0] = 0;
+        for (size_t i = 0; i < rj->n; i++) {
+                RebindFunction *f = &rj->functions[i];
+
+                if (sysfs_read_driver(&rj->manager->sysfs, &f->address, f->before, sizeof f->before) < 0)
+                        f->before[0] = 0;
+                if (sysfs_read_override(&rj->manager->sysfs, &f->address, f->override_before,
+                                        sizeof f->override_before) < 0)
+                        f->override_before[0] = 0;
+        }
 }
 
 static void read_afters(RebindJob *rj) {
@@ -274,6 +279,11 @@ static int detach_work(Job *j) {
 
         rebind_progress(rj, "start");
         read_befores(rj);
+        r = job_call_main(j, rebind_op_begin_main, NULL);
+        if (r < 0) {
+                read_afters(rj);
+                return r;
+        }
         r = bind_vfio(rj, f, rj->driver, &err);
         if (r >= 0 && f->has_reset)
                 r = reset_function(rj, f, true, &err);
@@ -301,6 +311,11 @@ static int reattach_work(Job *j) {
 
         rebind_progress(rj, "start");
         read_befores(rj);
+        r = job_call_main(j, rebind_op_begin_main, NULL);
+        if (r < 0) {
+                read_afters(rj);
+                return r;
+        }
         r = give_back(rj, f, f->host_driver, f->reprobe, &err);
         if (r < 0)
                 rebind_set_step_error(rj, &err);

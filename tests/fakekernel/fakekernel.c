@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -372,6 +373,21 @@ static long injected_delay_ms(const char *step, const char *addr, const char *qu
         if (!*v || *end || ms < 0)
                 die("FAKEKERNEL_DELAY_MS: bad milliseconds '%s'", v);
         return ms;
+}
+
+typedef enum KillWhen { KILL_NONE, KILL_BEFORE, KILL_AFTER } KillWhen;
+
+/* FAKEKERNEL_KILL "STEP[@DRIVER]:ADDR:before|after[#N]" */
+static KillWhen injected_kill(const char *step, const char *addr, const char *qual) {
+        char v[16];
+
+        if (!env_lookup("FAKEKERNEL_KILL", step, addr, qual, v, sizeof v))
+                return KILL_NONE;
+        if (strcmp(v, "before") == 0)
+                return KILL_BEFORE;
+        if (strcmp(v, "after") == 0)
+                return KILL_AFTER;
+        die("FAKEKERNEL_KILL: want 'before' or 'after', not '%s'", v);
 }
 
 static void sleep_ms(long ms) {
@@ -869,6 +885,7 @@ static void write_qualifier(const Tracked *t, const char *s, char out[NAME_MAX +
 static ssize_t play_write(const Tracked *t, const void *buf, size_t n) {
         char s[FK_PAGE + 1], name[NAME_MAX + 1], qual[NAME_MAX + 1];
         const char *delay_addr, *target;
+        KillWhen kill_when;
         long delay;
         int e;
 
@@ -916,6 +933,12 @@ static ssize_t play_write(const Tracked *t, const void *buf, size_t n) {
                 pthread_mutex_unlock(&fk_lock);
         }
 
+        /* FAKEKERNEL_KILL: the daemon killed before or right after this
+         * write took effect (one lookup: it counts the write once) */
+        kill_when = injected_kill(kind_step(t->kind), delay_addr, qual);
+        if (kill_when == KILL_BEFORE)
+                (void) raise(SIGKILL);
+
         pthread_mutex_lock(&fk_lock);
         switch (t->kind) {
         case K_OVERRIDE: e = store_override(t->root, t->target, s, qual); break;
@@ -927,6 +950,8 @@ static ssize_t play_write(const Tracked *t, const void *buf, size_t n) {
         }
         log_action(t->root, kind_step(t->kind), target, buf, n, e);
         pthread_mutex_unlock(&fk_lock);
+        if (kill_when == KILL_AFTER)
+                (void) raise(SIGKILL);
 
         if (e) {
                 errno = e;
