@@ -52,7 +52,8 @@ static const Entry table[_W_MAX][_RESERVATION_EVENT_MAX] = {
                 [RESERVATION_EVENT_IN_USE_OFF]        = NO(why_not_in_use),
                 [RESERVATION_EVENT_RELEASE]           = GO_ACT(W_RESERVED, RESERVATION_ACTION_RELEASE),
                 [RESERVATION_EVENT_OWNER_GONE]        = GO_ACT(W_RESERVED, RESERVATION_ACTION_RELEASE),
-                [RESERVATION_EVENT_DAEMON_START]      = GO(W_RESERVED),
+                [RESERVATION_EVENT_DAEMON_RESTART]    = GO(W_RESERVED),
+                [RESERVATION_EVENT_REBOOT]            = GO(W_RESERVED),
         },
         [W_PREPARED] = {
                 [RESERVATION_EVENT_PREPARE_DONE]      = GO(W_PREPARED),
@@ -68,7 +69,8 @@ static const Entry table[_W_MAX][_RESERVATION_EVENT_MAX] = {
                 [RESERVATION_EVENT_IN_USE_OFF]        = GO(W_PREPARED),
                 [RESERVATION_EVENT_RELEASE]           = GO_ACT(W_PREPARED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
                 [RESERVATION_EVENT_OWNER_GONE]        = GO_ACT(W_PREPARED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
-                [RESERVATION_EVENT_DAEMON_START]      = GO(W_PREPARED),
+                [RESERVATION_EVENT_DAEMON_RESTART]    = GO(W_PREPARED),
+                [RESERVATION_EVENT_REBOOT]            = GO(W_PREPARED),
         },
         [W_IN_USE] = {
                 [RESERVATION_EVENT_PREPARE_DONE]      = NO(why_in_use),
@@ -85,7 +87,8 @@ static const Entry table[_W_MAX][_RESERVATION_EVENT_MAX] = {
                 [RESERVATION_EVENT_RELEASE]           = NO(why_in_use),
                 /* the guest went with its owner: given back from prepared */
                 [RESERVATION_EVENT_OWNER_GONE]        = GO_ACT(W_PREPARED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
-                [RESERVATION_EVENT_DAEMON_START]      = GO(W_IN_USE),
+                [RESERVATION_EVENT_DAEMON_RESTART]    = GO(W_IN_USE),
+                [RESERVATION_EVENT_REBOOT]            = GO(W_PREPARED),
         },
         [W_DEGRADED_RESERVED] = {
                 [RESERVATION_EVENT_PREPARE_DONE]      = GO(W_PREPARED),
@@ -101,7 +104,8 @@ static const Entry table[_W_MAX][_RESERVATION_EVENT_MAX] = {
                 [RESERVATION_EVENT_IN_USE_OFF]        = NO(why_not_in_use),
                 [RESERVATION_EVENT_RELEASE]           = GO_ACT(W_DEGRADED_RESERVED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
                 [RESERVATION_EVENT_OWNER_GONE]        = GO_ACT(W_DEGRADED_RESERVED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
-                [RESERVATION_EVENT_DAEMON_START]      = GO(W_DEGRADED_RESERVED),
+                [RESERVATION_EVENT_DAEMON_RESTART]    = GO(W_DEGRADED_RESERVED),
+                [RESERVATION_EVENT_REBOOT]            = GO(W_DEGRADED_RESERVED),
         },
         [W_DEGRADED_PREPARED] = {
                 [RESERVATION_EVENT_PREPARE_DONE]      = GO(W_PREPARED),
@@ -117,7 +121,8 @@ static const Entry table[_W_MAX][_RESERVATION_EVENT_MAX] = {
                 [RESERVATION_EVENT_IN_USE_OFF]        = GO(W_DEGRADED_PREPARED),
                 [RESERVATION_EVENT_RELEASE]           = GO_ACT(W_DEGRADED_PREPARED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
                 [RESERVATION_EVENT_OWNER_GONE]        = GO_ACT(W_DEGRADED_PREPARED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
-                [RESERVATION_EVENT_DAEMON_START]      = GO(W_DEGRADED_PREPARED),
+                [RESERVATION_EVENT_DAEMON_RESTART]    = GO(W_DEGRADED_PREPARED),
+                [RESERVATION_EVENT_REBOOT]            = GO(W_DEGRADED_PREPARED),
         },
         /* its guest may run: nothing that resets or unbinds the functions
          * that stayed (Prepare, Unprepare, Release) until SetInUse(false) */
@@ -135,7 +140,8 @@ static const Entry table[_W_MAX][_RESERVATION_EVENT_MAX] = {
                 [RESERVATION_EVENT_IN_USE_OFF]        = GO(W_DEGRADED_PREPARED),
                 [RESERVATION_EVENT_RELEASE]           = NO(why_degraded_in_use),
                 [RESERVATION_EVENT_OWNER_GONE]        = GO_ACT(W_DEGRADED_PREPARED, RESERVATION_ACTION_GIVE_BACK_RELEASE),
-                [RESERVATION_EVENT_DAEMON_START]      = GO(W_DEGRADED_IN_USE),
+                [RESERVATION_EVENT_DAEMON_RESTART]    = GO(W_DEGRADED_IN_USE),
+                [RESERVATION_EVENT_REBOOT]            = GO(W_DEGRADED_PREPARED),
         },
 };
 
@@ -199,7 +205,8 @@ static const char *const event_names[_RESERVATION_EVENT_MAX] = {
         [RESERVATION_EVENT_IN_USE_OFF]        = "in-use-off",
         [RESERVATION_EVENT_RELEASE]           = "release",
         [RESERVATION_EVENT_OWNER_GONE]        = "owner-gone",
-        [RESERVATION_EVENT_DAEMON_START]      = "daemon-start",
+        [RESERVATION_EVENT_DAEMON_RESTART]    = "daemon-restart",
+        [RESERVATION_EVENT_REBOOT]            = "reboot",
 };
 
 const char *reservation_event_to_string(ReservationEvent e) {

@@ -35,7 +35,9 @@ typedef enum ReservationEvent {
         RESERVATION_EVENT_IN_USE_OFF,        /* SetInUse(false) */
         RESERVATION_EVENT_RELEASE,           /* Release() */
         RESERVATION_EVENT_OWNER_GONE,        /* the owner of a transient reservation left the bus */
-        RESERVATION_EVENT_DAEMON_START,      /* loaded from the state file at start */
+        RESERVATION_EVENT_DAEMON_RESTART,    /* loaded from the state file at start, same boot */
+        RESERVATION_EVENT_REBOOT,            /* loaded at the first start after a reboot: no
+                                              * guest runs any more */
         _RESERVATION_EVENT_MAX,
         _RESERVATION_EVENT_INVALID = -1,
 } ReservationEvent;

@@ -157,7 +157,6 @@ int main(int argc, char *argv[]) {
         _cleanup_close_ int lock_fd = -1;
         _cleanup_(manager_freep) Manager *m = NULL;
         ManagerOptions opts = {};
-        char status[256];
         sigset_t ss;
         int r;
 
@@ -214,10 +213,8 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
 
-        manager_status(m, status, sizeof status);
-        log_info("Ready: %s.", status);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
-
+        /* READY=1 comes from manager_startup_ready(), at once or once the
+         * functions of prepared reservations are bound again */
         r = sd_event_loop(m->event);
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
         if (r < 0) {

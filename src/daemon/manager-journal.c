@@ -133,8 +133,10 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
         ReservationEvent ev;
         char errors[2048] = "";
 
-        log_notice("Reservation %s: found an interrupted %s (step %u); %s.", res->id,
+        log_notice("Reservation %s: found an interrupted %s (step %u)%s; %s.", res->id,
                    jr->operation == JOURNAL_PREPARE ? "Prepare" : "Unprepare", jr->step,
+                   m->rebooted ? " from before a reboot" : "",
+                   m->rebooted ? "the reboot undid it, nothing bound at boot is unbound" :
                    jr->operation == JOURNAL_PREPARE ? "rolling it back" : "completing it");
         for (size_t i = 0; i < jr->n_functions; i++) {
                 JournalFunction *jf = &jr->functions[i];
@@ -152,6 +154,16 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
                 }
                 /* Unprepare: the one host-driver decision, as the job would have */
                 target = op == JOURNAL_PREPARE ? jf->original_driver : manager_host_driver(m, d);
+                if (m->rebooted && (d->driver || !target || driver_is_ours(target))) {
+                        /* the reboot undid what the operation did: what
+                         * the kernel bound at boot stays (never unbound,
+                         * even if the function had no driver before);
+                         * our drivers are for the re-apply of a prepared
+                         * reservation to judge */
+                        log_info("Reservation %s: %s stays on %s, as the kernel left it at boot.", res->id, d->name,
+                                 d->driver ?: "no driver");
+                        continue;
+                }
                 if (target && driver_is_ours(target))
                         r = sysfs_bind_override(&m->sysfs, &f->address, f->vendor_id, f->device_id, target, &err);
                 else
@@ -181,42 +193,11 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
                            "Reservation %s reconciled: %s.", res->id, reservation_state_to_string(res->state));
 }
 
-/* Boot: a prepared reservation whose functions are back on host drivers
- * (a reboot) is bound again; what is bound already is left alone, not
- * reset (its guest may be running). */
-static void ensure_prepared(Manager *m, ManagedReservation *mr) {
+static void check_groups(Manager *m, ManagedReservation *mr, char *errors, size_t size) {
         Reservation *res = mr->data;
-        char errors[2048] = "";
-        int last_group = -2, n_bound = 0;
+        int last_group = -2;
 
         for (size_t i = 0; i < res->n_functions; i++) {
-                ReservationFunction *f = &res->functions[i];
-                PciDevice *d = topology_find(m->topology, &f->address);
-                SysfsError err;
-                int r;
-
-                if (!d) {
-                        char buf[PCI_ADDRESS_STRLEN];
-                        rebind_append(errors, sizeof errors, "%s%s is not present", errors[0] ? "; " : "",
-                               pci_address_format(&f->address, buf));
-                        continue;
-                }
-                if (d->driver && streq(d->driver, res->driver))
-                        continue;
-                r = sysfs_bind_override(&m->sysfs, &f->address, f->vendor_id, f->device_id, res->driver, &err);
-                if (r >= 0 && d->has_reset) {
-                        r = sysfs_reset(&m->sysfs, &f->address, f->vendor_id, f->device_id, &err);
-                        if (r == -ENOTTY)
-                                r = 0;
-                }
-                if (r < 0)
-                        rebind_append(errors, sizeof errors, "%s%s (step %s)", errors[0] ? "; " : "", err.message,
-                               sysfs_step_to_string(err.step));
-                else
-                        n_bound++;
-                refresh_driver(m, &f->address);
-        }
-        for (size_t i = 0; i < res->n_functions && !errors[0]; i++) {
                 PciDevice *d = topology_find(m->topology, &res->functions[i].address);
                 SysfsError err;
 
@@ -224,15 +205,112 @@ static void ensure_prepared(Manager *m, ManagedReservation *mr) {
                         continue;
                 last_group = d->iommu_group;
                 if (sysfs_group_check(&m->sysfs, d->iommu_group, m->dev_root, &err) < 0)
-                        rebind_append(errors, sizeof errors, "%s", err.message);
+                        rebind_append(errors, size, "%s%s", errors[0] ? "; " : "", err.message);
+        }
+}
+
+/* Start: a prepared (or in-use) reservation whose functions are not all
+ * on its vfio driver (after a reboot they are on host drivers, or none) is
+ * bound again, after the checks Prepare makes: the verdict for its owner
+ * (host usage, group, what is at the address; identity and serial number
+ * were compared by manager_reservations_check_present()).  A function
+ * that fails them stops it: nothing is bound, the reservation is
+ * degraded, and LastError says which function and why.  The binds go
+ * through the job queue (a bind can block, the main loop keeps running);
+ * the bus name is taken once they have ended (manager_reapply_job_done()).
+ * What is bound already is left alone, not reset (its guest may run). */
+static void ensure_prepared(Manager *m, ManagedReservation *mr) {
+        Reservation *res = mr->data;
+        char errors[2048] = "";
+        unsigned n_todo = 0;
+
+        for (size_t i = 0; i < res->n_functions; i++) {
+                ReservationFunction *f = &res->functions[i];
+                PciDevice *d = topology_find(m->topology, &f->address);
+                Verdict v = {};
+                char reasons[1024] = "";
+
+                if (!d || (d->driver && streq(d->driver, res->driver)))
+                        continue;
+                n_todo++;
+                if (manager_verdict(m, &f->address, res->owner, &v) < 0) {
+                        rebind_append(errors, sizeof errors, "%s%s: its verdict cannot be computed",
+                                      errors[0] ? "; " : "", d->name);
+                        continue;
+                }
+                if (v.kind == VERDICT_NOT_ASSIGNABLE) {
+                        for (size_t k = 0; k < v.n_reasons; k++)
+                                if (v.reasons[k].error)
+                                        rebind_append(reasons, sizeof reasons, "%s%s", reasons[0] ? ", " : "",
+                                                      v.reasons[k].text);
+                        rebind_append(errors, sizeof errors, "%s%s is not assignable any more: %s",
+                                      errors[0] ? "; " : "", d->name, reasons);
+                }
+                verdict_done(&v);
+        }
+        if (n_todo == 0) {
+                /* all bound: still every group viable, /dev/vfio/N there */
+                check_groups(m, mr, errors, sizeof errors);
+                if (errors[0]) {
+                        log_error("Reservation %s: %s", res->id, errors);
+                        (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, LAST_ERROR_SET,
+                                                         errors, 0, NULL);
+                }
+                return;
         }
         if (errors[0]) {
-                log_error("Reservation %s: binding its functions to %s again failed: %s", res->id, res->driver, errors);
-                (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, LAST_ERROR_SET, errors, 0,
-                                                 NULL);
-        } else if (n_bound > 0)
-                log_notice("Reservation %s: %d function(s) bound to %s again (they were not after the restart).",
-                           res->id, n_bound, res->driver);
+                log_fields(LOG_ERR, 0, ((LogFields) { .reservation_id = res->id }),
+                           "Reservation %s: not binding its functions to %s again: %s", res->id, res->driver,
+                           errors);
+                (void) manager_reservation_apply(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, LAST_ERROR_SET, errors,
+                                                 0, NULL);
+                return;
+        }
+        log_notice("Reservation %s: binding %u function(s) to %s again (they are not on it%s).", res->id, n_todo,
+                   res->driver, m->rebooted ? " after the reboot" : "");
+        mr->reapplying = true;
+        mr->n_reapplied = 0;
+        for (size_t i = 0; i < res->n_functions; i++) {
+                PciDevice *d = topology_find(m->topology, &res->functions[i].address);
+                bool may_reset;
+
+                if (!d || (d->driver && streq(d->driver, res->driver)))
+                        continue;
+                /* after a reboot no guest runs: reset as Prepare does;
+                 * after a restart only what resets nothing else */
+                may_reset = d->has_reset && (m->rebooted || manager_function_resets_alone(d));
+                if (manager_reapply_function(m, mr, d, may_reset) <= 0)
+                        rebind_append(errors, sizeof errors, "%s%s: cannot queue its bind", errors[0] ? "; " : "",
+                                      d->name);
+        }
+        if (errors[0])
+                manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, errors);
+        if (mr->jobs == 0)
+                mr->reapplying = false;
+}
+
+void manager_reapply_job_done(Manager *m, ManagedReservation *mr, bool ok) {
+        char errors[1024] = "";
+
+        if (m->startup_reapplies > 0)
+                m->startup_reapplies--;
+        if (mr && ok)
+                mr->n_reapplied++;
+        if (mr && mr->reapplying && mr->jobs == 0) {
+                mr->reapplying = false;
+                check_groups(m, mr, errors, sizeof errors);
+                if (errors[0]) {
+                        log_error("Reservation %s: bound to %s again, but: %s", mr->data->id, mr->data->driver,
+                                  errors);
+                        manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, errors);
+                } else if (mr->n_reapplied > 0)
+                        log_fields(LOG_NOTICE, 0, ((LogFields) { .reservation_id = mr->data->id }),
+                                   "Reservation %s: %u function(s) bound to %s again (they were not after the %s).",
+                                   mr->data->id, mr->n_reapplied, mr->data->driver,
+                                   m->rebooted ? "reboot" : "restart");
+        }
+        if (m->startup_reapplies == 0 && !m->name_requested)
+                (void) manager_startup_ready(m);
 }
 
 int manager_reconcile(Manager *m) {

@@ -19,11 +19,14 @@
  * None of these unbinds a vfio driver, which blocks while a VMM holds the
  * device: start-up never waits for a guest. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus-errors.h"
+#include "fileio.h"
 #include "log.h"
 #include "rebind-job.h"
 
@@ -32,14 +35,59 @@ static const char *boot_id_path(void) {
         return p && *p ? p : NULL;
 }
 
+/* $STATE_DIRECTORY/last-boot: the boot ID of the daemon's last start,
+ * written at every start after reconciliation and before anything else
+ * may change the host; so a journal in state.json is always from the boot
+ * that file names, and a prepared reservation was prepared (or bound
+ * again) in it. */
+#define LAST_BOOT_FILE_NAME "last-boot"
+
 void manager_boot_id_read(Manager *m) {
+        char path[PATH_MAX], last[BOOT_ID_STRLEN];
         int r = boot_id_read(boot_id_path(), m->boot_id);
 
+        m->rebooted = false;
         if (r < 0) {
                 m->boot_id[0] = 0;
                 log_warning_errno(r, "Cannot read the boot ID from %s (%m): a reboot cannot be told from a restart.",
                                   boot_id_path() ?: "/proc/sys/kernel/random/boot_id");
+                return;
         }
+        snprintf(path, sizeof path, "%s/" LAST_BOOT_FILE_NAME, m->state_dir);
+        r = boot_id_read(path, last);
+        if (r == -ENOENT)
+                return;   /* first start, or an older daemon's directory */
+        if (r < 0) {
+                log_warning_errno(r, "Cannot read %s (%m): taking this start for a restart.", path);
+                return;
+        }
+        m->rebooted = !streq(last, m->boot_id);
+        if (m->rebooted)
+                log_info("The host was rebooted since the last start (boot %s, now %s).", last, m->boot_id);
+}
+
+int manager_boot_id_store(Manager *m) {
+        char text[BOOT_ID_STRLEN + 1];
+        int r;
+
+        if (m->read_only || !m->boot_id[0])
+                return 0;
+        snprintf(text, sizeof text, "%s\n", m->boot_id);
+        r = write_file_atomic(m->state_dir, LAST_BOOT_FILE_NAME, text, strlen(text), 0644);
+        if (r < 0) {
+                char path[PATH_MAX];
+
+                /* an older boot's ID left there would make the next start
+                 * in this boot take a restart for a reboot, and leave what
+                 * an interrupted operation did: without one it is taken
+                 * for a restart, which reconciles everything */
+                snprintf(path, sizeof path, "%s/" LAST_BOOT_FILE_NAME, m->state_dir);
+                log_warning_errno(r, "Failed to write %s: %m; removing it.", path);
+                if (unlink(path) < 0 && errno != ENOENT)
+                        log_error_errno(errno, "Failed to remove %s (%m): the next start in this boot would take "
+                                        "itself for the first after a reboot.", path);
+        }
+        return r;
 }
 
 static int operations_store(Manager *m) {

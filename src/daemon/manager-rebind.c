@@ -303,6 +303,8 @@ static void job_done(Job *j, int result) {
                         reservation_back_from_conflict(m, mr);
                 else if (mr)
                         manager_reservation_trouble(m, mr, RESERVATION_EVENT_HOST_DRIVER_TOOK, rj->message);
+                if (rj->startup_reapply)
+                        manager_reapply_job_done(m, mr, !rj->error_name);
         } else if (rj->kind == REBIND_DETACH && !rj->error_name) {
                 RebindFunction *f = &rj->functions[0];
                 /* Record where it came from: a host driver, or none.  One
@@ -567,7 +569,8 @@ int manager_detach(Manager *m, const PciAddress *a, const char *driver, uid_t ca
         return single_job(m, REBIND_DETACH, d, driver, NULL, false, msg);
 }
 
-int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset) {
+static int rebind_function_job(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset,
+                               bool startup_reapply) {
         RebindJob *rj;
         int r;
 
@@ -585,7 +588,19 @@ int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice 
         }
         if (!may_reset)
                 rj->functions[0].has_reset = false;
-        return submit(m, rj, mr, NULL);
+        rj->startup_reapply = startup_reapply;
+        r = submit(m, rj, mr, NULL);
+        if (r >= 0 && startup_reapply)
+                m->startup_reapplies++;
+        return r;
+}
+
+int manager_rebind_function(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset) {
+        return rebind_function_job(m, mr, d, may_reset, false);
+}
+
+int manager_reapply_function(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset) {
+        return rebind_function_job(m, mr, d, may_reset, true);
 }
 
 int manager_reattach(Manager *m, const PciAddress *a, sd_bus_message *msg, sd_bus_error *error) {

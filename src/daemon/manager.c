@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "describe.h"
@@ -456,14 +457,23 @@ int manager_startup(Manager *m) {
         r = manager_track_owners(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to store the reservations in %s: %m", m->state_dir);
+        /* restart or reboot: after a reboot no guest runs any more */
+        if (!m->read_only)
+                for (size_t i = 0; i < m->n_reservations; i++)
+                        (void) manager_reservation_apply(m, m->reservations[i],
+                                                         m->rebooted ? RESERVATION_EVENT_REBOOT :
+                                                                       RESERVATION_EVENT_DAEMON_RESTART,
+                                                         LAST_ERROR_KEEP, NULL, 0, NULL);
         /* missing at start-up is degraded, as at run time */
         manager_reservations_check_present(m);
 
         /* before anyone can see the reservations: finish what a previous
-         * instance left half done, bind again what a reboot gave back */
+         * instance left half done, bind again what a reboot gave back
+         * (queued: the name is taken once those jobs ended) */
         r = manager_reconcile(m);
         if (r < 0)
                 return r;
+        (void) manager_boot_id_store(m);
         manager_invalidate_verdicts(m);
 
         r = manager_dbus_export(m);
@@ -477,18 +487,43 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
 
+        if (m->startup_reapplies > 0) {
+                log_info("Waiting for %u function(s) to be bound again before taking the bus name.",
+                         m->startup_reapplies);
+                (void) sd_notifyf(false, "STATUS=Binding %u function(s) of prepared reservations again...",
+                                  m->startup_reapplies);
+                return 0;
+        }
+        return manager_startup_ready(m);
+}
+
+int manager_startup_ready(Manager *m) {
+        char status[256];
+        int r;
+
+        m->name_requested = true;
         /* Last: clients that see the name can rely on every object. */
         r = sd_bus_request_name(m->bus, "org.pciassign1", 0);
-        if (r < 0)
-                return log_error_errno(r, "Failed to acquire bus name org.pciassign1: %m");
+        if (r < 0) {
+                log_error_errno(r, "Failed to acquire bus name org.pciassign1: %m");
+                (void) sd_notifyf(false, "STATUS=Failed to start: %s\nERRNO=%i", strerror(-r), -r);
+                (void) sd_event_exit(m->event, r);
+                return r;
+        }
 
         /* the first thing the loop does, after READY: what may take long
          * (giving orphans back) goes through the job queue */
         r = sd_event_add_defer(m->event, &m->startup_finish, on_startup_finish, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to schedule the end of start-up: %m");
+        if (r < 0) {
+                log_error_errno(r, "Failed to schedule the end of start-up: %m");
+                (void) sd_event_exit(m->event, r);
+                return r;
+        }
         (void) sd_event_source_set_enabled(m->startup_finish, SD_EVENT_ONESHOT);
 
+        manager_status(m, status, sizeof status);
+        log_info("Ready: %s.", status);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
         return 0;
 }
 

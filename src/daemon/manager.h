@@ -32,6 +32,9 @@ typedef struct ManagedReservation {
                                     * READY (manager_startup_finish()) */
         bool missing_at_start;     /* a function was not as reserved at start:
                                     * a Conflict once the name is taken */
+        bool reapplying;           /* prepared, its functions being bound again
+                                    * at start (manager_reapply_done()) */
+        unsigned n_reapplied;      /* functions bound again so far */
         bool trouble_during_job;   /* function-gone/host-driver-took while a
                                     * job ran: judged again when it ends */
         /* host drivers taking its functions back (manager-udev.c): after
@@ -93,6 +96,13 @@ typedef struct Manager {
          * manager-operations.c) */
         OpJournal operations;
         char boot_id[BOOT_ID_STRLEN];  /* this boot's, "" unknown */
+        /* the boot the daemon last started in ($STATE_DIRECTORY/last-boot)
+         * was another: what a journal says was undone by the reboot */
+        bool rebooted;
+        /* start-up: reservations whose functions are being bound again
+         * through the job queue; the bus name is taken when none is left */
+        unsigned startup_reapplies;
+        bool name_requested;
 
         /* udev (manager-udev.c) */
         struct udev_monitor *monitor;
@@ -134,8 +144,13 @@ static inline void manager_freep(Manager **m) {
 }
 
 /* Reads the host (udev enumeration of "pci"), connects to the system bus,
- * exports every object and only then takes the bus name. */
+ * exports every object and only then takes the bus name and tells systemd
+ * READY=1: at once, or, when functions of prepared reservations must be
+ * bound again (a reboot), from the event loop once those jobs have ended
+ * (manager_startup_ready()). */
 int manager_startup(Manager *m);
+/* Takes the bus name, logs "Ready:", READY=1; exits the loop on failure. */
+int manager_startup_ready(Manager *m);
 
 /* Enumerates every PCI function into a fresh topology. */
 int manager_enumerate(Manager *m);
@@ -259,6 +274,7 @@ const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
  * the job queue), and at start the reconciliation of what a killed daemon
  * left half done (first thing in manager_reconcile()). */
 void manager_boot_id_read(Manager *m);
+int manager_boot_id_store(Manager *m);
 void manager_operations_read(Manager *m);
 int manager_operations_reconcile(Manager *m);
 
@@ -268,6 +284,13 @@ int manager_operations_reconcile(Manager *m);
  * recorded by Detach; else the bound driver unless it is one of ours
  * (vfio, pci-stub).  NULL: none known, the kernel chooses (drivers_probe). */
 const char *manager_host_driver(Manager *m, const PciDevice *d);
+
+/* The end of a re-apply job of mr at start (manager-journal.c): when its
+ * last one ended, its groups are checked and, when the last reservation is
+ * done, the bus name is taken. */
+void manager_reapply_job_done(Manager *m, ManagedReservation *mr, bool ok);
+/* manager_rebind_function() for that: counted in startup_reapplies */
+int manager_reapply_function(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset);
 
 /* Binds one function of a prepared reservation back to its vfio driver
  * (a host driver took it, or it came back), through the job queue; it is

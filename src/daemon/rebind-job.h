@@ -56,6 +56,7 @@ struct RebindJob {
         size_t n;
         bool release_after;               /* Release(): delete once unprepared */
         bool for_reservation;             /* a Detach job that puts back a reserved function */
+        bool startup_reapply;             /* ... at start, before the bus name (manager-journal.c) */
         sd_bus_message *reply;            /* NULL: nobody waits (any more) */
         sd_event_source *deadline;
         int blocked_on_vfio;              /* atomic: in an unbind from the vfio driver */

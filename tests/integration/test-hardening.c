@@ -523,7 +523,8 @@ static void assert_no_leftovers(FaultFs *f) {
         g_assert_nonnull(d);
         while ((name = g_dir_read_name(d)))
                 if (!g_str_equal(name, "state.json") && !g_str_equal(name, "filler") &&
-                    !g_str_equal(name, "pci-assignd.lock") && !g_str_equal(name, "lost+found"))
+                    !g_str_equal(name, "pci-assignd.lock") && !g_str_equal(name, "lost+found") &&
+                    !g_str_equal(name, "last-boot"))
                         g_error("%s left in the state directory after a failed write", name);
 }
 

@@ -56,7 +56,8 @@ static void test_closed(void) {
 
 /* While its guest may run, nothing resets or unbinds a reservation's
  * functions: every such event is refused; only the owner leaving (the
- * guest went with it) gives them back, and then from prepared. */
+ * guest went with it) gives them back, and then from prepared; only
+ * SetInUse(false) and a reboot (no guest survives one) end it. */
 static void test_guest_protected(void) {
         for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {
                 if (!guest_may_run(pairs[i]))
@@ -68,8 +69,9 @@ static void test_guest_protected(void) {
                         if (touches_functions(e))
                                 g_assert_cmpint(r, ==, -EBUSY);
                         else if (r == 0 && e != RESERVATION_EVENT_OWNER_GONE &&
-                                 e != RESERVATION_EVENT_IN_USE_OFF)
-                                /* it stays in the guest's hands */
+                                 e != RESERVATION_EVENT_IN_USE_OFF && e != RESERVATION_EVENT_REBOOT)
+                                /* it stays in the guest's hands (a reboot
+                                 * ended the guest: see test_jobs) */
                                 g_assert_true(guest_may_run((Pair) { t.state, t.return_to }));
                 }
                 {
@@ -167,11 +169,21 @@ static void test_jobs(void) {
         g_assert_cmpint(reservation_transition(RESERVATION_DEGRADED, RESERVATION_RESERVED,
                                                RESERVATION_EVENT_OWNER_GONE, &t, NULL), ==, 0);
         g_assert_cmpint(t.action, ==, RESERVATION_ACTION_GIVE_BACK_RELEASE);
-        /* a start changes nothing by itself */
+        /* a restart changes nothing by itself; a reboot ends every guest:
+         * in-use (also the one to return to) becomes prepared, nothing else
+         * changes */
         for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {
                 g_assert_cmpint(reservation_transition(pairs[i].state, pairs[i].return_to,
-                                                       RESERVATION_EVENT_DAEMON_START, &t, NULL), ==, 0);
+                                                       RESERVATION_EVENT_DAEMON_RESTART, &t, NULL), ==, 0);
                 g_assert_false(t.changed);
+                g_assert_cmpint(reservation_transition(pairs[i].state, pairs[i].return_to,
+                                                       RESERVATION_EVENT_REBOOT, &t, NULL), ==, 0);
+                g_assert_true(t.state != RESERVATION_IN_USE && t.return_to != RESERVATION_IN_USE);
+                g_assert_cmpint(t.changed, ==, pairs[i].state == RESERVATION_IN_USE ||
+                                                       pairs[i].return_to == RESERVATION_IN_USE);
+                if (t.changed)
+                        g_assert_cmpint(t.state == RESERVATION_DEGRADED ? t.return_to : t.state, ==,
+                                        RESERVATION_PREPARED);
         }
 }
 

@@ -243,7 +243,7 @@ echo "$out" | sed 's/^/    journal: /'
 check "journal: pci-assignd's lines come with SYSLOG_IDENTIFIER=pci-assignd" has "$out" '^lines [0-9]+ from pci-assignd [1-9]'
 check "journal: every one carries PRIORITY, CODE_FILE, CODE_LINE, CODE_FUNC" has "$out" '^all_fields True$'
 check "journal: one CODE_FILE per line, the caller's (not log.c's)" has "$out" '^one_location True '
-check "journal: 'Ready:' at PRIORITY=6 (info), CODE_FILE main.c" has "$out" "^ready_prio 6 [^ ]*src/daemon/main.c$"
+check "journal: 'Ready:' at PRIORITY=6 (info), CODE_FILE manager.c" has "$out" "^ready_prio 6 [^ ]*src/daemon/manager.c$"
 check "journal: Prepare's state change: MESSAGE_ID=prepared, RESERVATION_ID=$R1, PCI_ADDRESS= $MA and $MB" \
     has "$out" '^prepared [1-9][0-9]* addrs_ok True '
 check "journal: Unprepare's state change: MESSAGE_ID=given back, RESERVATION_ID=$R1, PCI_ADDRESS= both" \
