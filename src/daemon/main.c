@@ -216,7 +216,7 @@ int main(int argc, char *argv[]) {
 
         manager_status(m, status, sizeof status);
         log_info("Ready: %s.", status);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
+        (void) manager_status_ready(m, status);
 
         r = sd_event_loop(m->event);
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");

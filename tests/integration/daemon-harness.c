@@ -143,6 +143,7 @@ Harness *harness_new(const char *testbed_name) {
         g_assert_cmpint(g_mkdir(h->state_dir, 0700), ==, 0);
         g_assert_cmpint(g_mkdir(h->runtime_dir, 0755), ==, 0);
         h->notify_log = g_string_new(NULL);
+        h->notify_messages = g_ptr_array_new_with_free_func(g_free);
         h->extra_env = g_ptr_array_new_with_free_func(g_free);
         h->pid = 0;
         return h;
@@ -174,6 +175,7 @@ void harness_free(Harness *h) {
         g_free(h->bus_address);
         g_free(h->daemon_log_path);
         g_string_free(h->notify_log, TRUE);
+        g_ptr_array_free(h->notify_messages, TRUE);
         g_ptr_array_free(h->extra_env, TRUE);
         g_free(h);
 }
@@ -199,14 +201,17 @@ static gboolean name_has_owner(Harness *h) {
         return owned;
 }
 
-static void drain_notify(Harness *h) {
+void harness_notify_drain(Harness *h) {
         gchar buf[4096];
         gssize n;
 
+        if (!h->notify_socket)
+                return;
         while ((n = g_socket_receive(h->notify_socket, buf, sizeof buf - 1, NULL, NULL)) > 0) {
                 buf[n] = 0;
                 g_string_append(h->notify_log, buf);
                 g_string_append_c(h->notify_log, '\n');
+                g_ptr_array_add(h->notify_messages, g_strdup(buf));
         }
 }
 
@@ -241,7 +246,7 @@ void harness_start_daemon(Harness *h, const char *const *extra_args) {
         for (;;) {
                 while (g_main_context_iteration(NULL, FALSE))
                         ;
-                drain_notify(h);
+                harness_notify_drain(h);
                 if (h->exited)
                         g_error("daemon exited during start-up (status %d)", h->exit_status);
                 if (strstr(h->notify_log->str, "READY=1") && name_has_owner(h))
@@ -260,7 +265,7 @@ int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_arg
         while (!h->exited) {
                 while (g_main_context_iteration(NULL, FALSE))
                         ;
-                drain_notify(h);
+                harness_notify_drain(h);
                 if (strstr(h->notify_log->str, "READY=1"))
                         g_error("daemon started although it should have refused to");
                 if (g_get_monotonic_time() > deadline)
@@ -369,6 +374,7 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
         g_autoptr(GSocketAddress) sa = NULL;
 
         g_string_truncate(h->notify_log, 0);
+        g_ptr_array_set_size(h->notify_messages, 0);
         g_clear_object(&h->notify_socket);
         (void) unlink(notify_path);
         h->notify_socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
@@ -416,7 +422,7 @@ void harness_stop_daemon(Harness *h) {
                 }
                 g_usleep(10 * 1000);
         }
-        drain_notify(h);
+        harness_notify_drain(h);
         if (!WIFEXITED(h->exit_status) || WEXITSTATUS(h->exit_status) != 0)
                 g_error("daemon did not exit cleanly: %s %d",
                         WIFEXITED(h->exit_status) ? "exit status" : "signal",
@@ -596,7 +602,7 @@ int harness_wait_daemon_exit(Harness *h, guint ms) {
                 if (!g_main_context_iteration(NULL, FALSE))
                         g_usleep(1000);
         }
-        drain_notify(h);
+        harness_notify_drain(h);
         h->pid = 0;
         return h->exit_status;
 }

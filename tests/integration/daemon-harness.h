@@ -26,7 +26,8 @@ typedef struct Harness {
         GPid pid;
         gint exit_status;
         gboolean exited;
-        GString *notify_log;     /* every sd_notify datagram */
+        GString *notify_log;     /* every sd_notify datagram, each followed by '\n' */
+        GPtrArray *notify_messages;  /* the same, one string per datagram */
         GPtrArray *extra_env;    /* KEY=VALUE strings */
         GSocket *notify_socket;
         gboolean fakekernel;     /* see harness_use_fakekernel() */
@@ -50,6 +51,10 @@ int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_arg
  * exit (it must exit by itself: a test of a refusal) and returns its exit
  * status, with its stderr in *ret_stderr. */
 int harness_run_second_daemon(Harness *h, const char *const *extra_args, gchar **ret_stderr);
+
+/* Reads the sd_notify datagrams that arrived since (into notify_log and
+ * notify_messages; a start clears both). */
+void harness_notify_drain(Harness *h);
 
 /* SIGTERM, waits, asserts a clean exit (status 0). */
 void harness_stop_daemon(Harness *h);
