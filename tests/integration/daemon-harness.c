@@ -154,11 +154,14 @@ static void rm_rf(const char *path) {
         g_assert_cmpint(system(cmd), ==, 0);
 }
 
+static void notify_reader_stop(Harness *h);
+
 void harness_free(Harness *h) {
         if (!h)
                 return;
         if (h->pid > 0 && !h->exited)
                 harness_stop_daemon(h);
+        notify_reader_stop(h);
         g_clear_object(&h->notify_socket);
         g_clear_object(&h->conn);
         if (h->bus_pid > 0) {
@@ -201,17 +204,60 @@ static gboolean name_has_owner(Harness *h) {
         return owned;
 }
 
-void harness_notify_drain(Harness *h) {
+/* The daemon's sd_notify() blocks while the socket's queue is full
+ * (net.unix.max_dgram_qlen datagrams, 10 by default), as systemd never
+ * lets it be: a thread reads every datagram as it comes, whatever the
+ * test is doing, and harness_notify_drain() takes them from the queue. */
+typedef struct NotifyReader {
+        GSocket *socket;
+        GMutex lock;            /* held while reading the socket */
+        GAsyncQueue *queue;
+        gint stop;
+} NotifyReader;
+
+/* everything the socket holds now, in order */
+static void notify_read(NotifyReader *r) {
         gchar buf[4096];
         gssize n;
 
-        if (!h->notify_socket)
+        g_mutex_lock(&r->lock);
+        while ((n = g_socket_receive(r->socket, buf, sizeof buf - 1, NULL, NULL)) > 0)
+                g_async_queue_push(r->queue, g_strndup(buf, (gsize) n));
+        g_mutex_unlock(&r->lock);
+}
+
+static gpointer notify_reader(gpointer data) {
+        NotifyReader *r = data;
+
+        while (!g_atomic_int_get(&r->stop))
+                if (g_socket_condition_timed_wait(r->socket, G_IO_IN, 50 * 1000, NULL, NULL))
+                        notify_read(r);
+        return NULL;
+}
+
+static void notify_reader_stop(Harness *h) {
+        if (!h->notify_thread)
                 return;
-        while ((n = g_socket_receive(h->notify_socket, buf, sizeof buf - 1, NULL, NULL)) > 0) {
-                buf[n] = 0;
-                g_string_append(h->notify_log, buf);
+        g_atomic_int_set(&h->notify_reader->stop, 1);
+        g_thread_join(h->notify_thread);
+        h->notify_thread = NULL;
+        g_object_unref(h->notify_reader->socket);
+        g_mutex_clear(&h->notify_reader->lock);
+        g_async_queue_unref(h->notify_reader->queue);
+        g_clear_pointer(&h->notify_reader, g_free);
+}
+
+void harness_notify_drain(Harness *h) {
+        gchar *m;
+
+        if (!h->notify_reader)
+                return;
+        /* what was sent before now is here, even if the thread is late */
+        notify_read(h->notify_reader);
+        while ((m = g_async_queue_try_pop(h->notify_reader->queue))) {
+                g_string_append(h->notify_log, m);
                 g_string_append_c(h->notify_log, '\n');
-                g_ptr_array_add(h->notify_messages, g_strdup(buf));
+                g_ptr_array_add(h->notify_messages, m);
         }
 }
 
@@ -373,6 +419,7 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
         g_auto(GStrv) env = NULL;
         g_autoptr(GSocketAddress) sa = NULL;
 
+        notify_reader_stop(h);
         g_string_truncate(h->notify_log, 0);
         g_ptr_array_set_size(h->notify_messages, 0);
         g_clear_object(&h->notify_socket);
@@ -384,6 +431,11 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
         g_assert_true(g_socket_bind(h->notify_socket, sa, TRUE, &error));
         g_assert_no_error(error);
         g_socket_set_blocking(h->notify_socket, FALSE);
+        h->notify_reader = g_new0(NotifyReader, 1);
+        h->notify_reader->socket = g_object_ref(h->notify_socket);
+        g_mutex_init(&h->notify_reader->lock);
+        h->notify_reader->queue = g_async_queue_new_full(g_free);
+        h->notify_thread = g_thread_new("notify-reader", notify_reader, h->notify_reader);
 
         env = daemon_env(h, notify_path);
         h->exited = FALSE;

@@ -12,6 +12,8 @@
  * test.  $PCI_ASSIGND_TEST_WRAPPER (e.g. "valgrind --error-exitcode=99 ...")
  * is put in front of the daemon's command line. */
 
+struct NotifyReader;
+
 typedef struct Harness {
         GPid bus_pid;            /* our own dbus-daemon (see harness_new) */
         gchar *bus_address;
@@ -30,6 +32,8 @@ typedef struct Harness {
         GPtrArray *notify_messages;  /* the same, one string per datagram */
         GPtrArray *extra_env;    /* KEY=VALUE strings */
         GSocket *notify_socket;
+        GThread *notify_thread;  /* reads notify_socket (daemon-harness.c) */
+        struct NotifyReader *notify_reader;
         gboolean fakekernel;     /* see harness_use_fakekernel() */
         gchar *daemon_log_path;  /* see harness_capture_daemon_stderr() */
 } Harness;
