@@ -368,6 +368,7 @@ t0=$(now_ms)
 for _ in $(seq 300); do grep -q 'again after lost udev events' $DLOG && break; sleep 0.2; done
 lost=$(grep -o 'udev events were lost ([^)]*)' $DLOG | head -1)
 check "the daemon noticed the overrun: '${lost:-nothing in its log}'" test -n "$lost"
+check "a real overrun, not the test hook PCI_ASSIGND_TEST_UDEV_OVERRUN" test -z "$(grep 'Test hook' $DLOG)"
 reread=$(grep -o 'Read [0-9]* PCI functions again after lost udev events; [0-9]* gone' $DLOG | head -1)
 check "it read every function again: '${reread:-nothing in its log}' ($(( $(now_ms) - t0 )) ms after SIGCONT)" \
     test "$reread" = "Read $NSYS PCI functions again after lost udev events; 1 gone"
