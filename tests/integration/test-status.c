@@ -356,6 +356,7 @@ static void test_burst(void) {
         g_autofree gchar *end = NULL;
         g_autoptr(GPtrArray) v = NULL;
         const guint pairs = 50, calls = 2 * pairs + 1;
+        const gint call_timeout_ms = under_wrapper() ? 600000 : 120000;
         guint from, ready, n, g, left = calls;
         gint64 deadline;
 
@@ -371,13 +372,13 @@ static void test_burst(void) {
                 g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
                 g_dbus_connection_call(h->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Reserve",
                                        g_variant_new("(s@a(sb)a{sv})", "vm1", harness_functions_v(a, NULL), &opts),
-                                       G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_burst_reply,
-                                       &left);
+                                       G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, call_timeout_ms, NULL,
+                                       on_burst_reply, &left);
                 if (i <= pairs) {
                         g_autofree gchar *path = g_strdup_printf("/org/pciassign1/reservation/r%u", i);
 
                         g_dbus_connection_call(h->conn, BUS_NAME, path, RES_IFACE, "Release", NULL, NULL,
-                                               G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_burst_reply, &left);
+                                               G_DBUS_CALL_FLAGS_NONE, call_timeout_ms, NULL, on_burst_reply, &left);
                 }
         }
         g_assert_true(g_dbus_connection_flush_sync(h->conn, NULL, NULL));
