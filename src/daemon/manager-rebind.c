@@ -80,6 +80,7 @@ static void job_list_remove(Manager *m, RebindJob *rj) {
                         memmove(m->rebind_jobs + i, m->rebind_jobs + i + 1,
                                 (m->n_rebind_jobs - i - 1) * sizeof(*m->rebind_jobs));
                         m->n_rebind_jobs--;
+                        manager_status_dirty(m);
                         return;
                 }
 }
@@ -377,6 +378,7 @@ static int submit(Manager *m, RebindJob *rj, ManagedReservation *mr, sd_bus_mess
                 return r;
         }
         m->rebind_jobs[m->n_rebind_jobs++] = rj;
+        manager_status_dirty(m);
         if (mr)
                 mr->jobs++;
         return 1;

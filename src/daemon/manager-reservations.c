@@ -108,6 +108,8 @@ int manager_reservation_apply(Manager *m, ManagedReservation *mr, ReservationEve
                 return log_oom();
         res->state = t.state;
         res->return_to = t.return_to;
+        if (t.changed)
+                manager_status_dirty(m);
         if (le == LAST_ERROR_CLEAR || (le == LAST_ERROR_SET && (!text || !*text))) {
                 le_changed = res->last_error != NULL;
                 res->last_error = mfree(res->last_error);
@@ -353,6 +355,7 @@ static int add_managed(Manager *m, Reservation *data, ManagedReservation **ret) 
         r->data = data;
         r->manager = m;
         m->reservations[m->n_reservations++] = r;
+        manager_status_dirty(m);
         if (ret)
                 *ret = r;
         return 0;
@@ -364,6 +367,7 @@ void manager_remove_reservation(Manager *m, ManagedReservation *r) {
                         memmove(m->reservations + i, m->reservations + i + 1,
                                 (m->n_reservations - i - 1) * sizeof(*m->reservations));
                         m->n_reservations--;
+                        manager_status_dirty(m);
                         return;
                 }
 }

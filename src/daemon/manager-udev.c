@@ -306,6 +306,7 @@ static void handle_remove(Manager *m, const PciAddress *a, const char *sysname) 
                 return;
         }
         manager_invalidate_verdicts(m);
+        manager_status_dirty(m);
         dirty_related(m, old);
         vf_gone(m, old);
         device_gone(m, old);
@@ -355,6 +356,7 @@ static void handle_action(Manager *m, const char *action, struct udev_device *de
         }
         manager_invalidate_verdicts(m);
         if (!old) {
+                manager_status_dirty(m);
                 if (!streq(action, "add"))
                         log_debug("udev: %s of %s, which we did not know: adding it.", action, sysname);
                 device_appeared(m, d);
@@ -365,8 +367,10 @@ static void handle_action(Manager *m, const char *action, struct udev_device *de
                 manager_dbus_emit_object_replaced(m, d);
         if (!streq(old->driver ?: "", d->driver ?: ""))
                 driver_changed(m, d, old->driver ?: "", d->driver ?: "");
-        if (old->iommu_group != d->iommu_group)
+        if (old->iommu_group != d->iommu_group) {
+                manager_status_dirty(m);  /* the number of groups may change */
                 dirty_related(m, old);
+        }
         dirty_related(m, d);
         pci_device_free(old);
         manager_device_dirty(m, &a);

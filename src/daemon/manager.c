@@ -217,6 +217,7 @@ Manager *manager_free(Manager *m) {
          * with the model and the bus still there */
         manager_rebind_stop(m);
         manager_udev_stop(m);
+        sd_event_source_disable_unref(m->status_source);
         polkit_registry_free(m->polkit_registry);
         sd_event_source_unref(m->mountinfo_source);
         sd_event_source_unref(m->swaps_source);
@@ -402,14 +403,6 @@ int manager_enumerate(Manager *m) {
         return 0;
 }
 
-void manager_status(Manager *m, char *buf, size_t size) {
-        snprintf(buf, size, "%zu PCI functions, %zu IOMMU groups, %zu reservations%s",
-                 m->topology ? m->topology->n_devices : 0,
-                 m->topology ? m->topology->n_groups : 0,
-                 m->n_reservations,
-                 m->read_only ? ", read-only" : "");
-}
-
 static int on_startup_finish(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
 
@@ -523,7 +516,7 @@ int manager_startup_ready(Manager *m) {
 
         manager_status(m, status, sizeof status);
         log_info("Ready: %s.", status);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
+        (void) manager_status_ready(m, status);
         return 0;
 }
 

@@ -118,6 +118,10 @@ typedef struct Manager {
         size_t n_dirty, n_dirty_alloc;
         sd_event_source *flush_source;
 
+        /* sd_notify STATUS= after READY (manager-status.c) */
+        sd_event_source *status_source;
+        char status_sent[256];
+
         /* debug builds: PCI_ASSIGND_TEST_CRASH=prepare:K|unprepare:K */
         int test_crash_operation;  /* JournalOperation, -1: none */
         uint32_t test_crash_step;
@@ -329,5 +333,13 @@ void manager_device_dirty(Manager *m, const PciAddress *a);
 /* Describe()'s JSON text (describe.c builds each part), malloc'd */
 int manager_describe(Manager *m, char **ret);
 
-/* A status line for sd_notify STATUS= */
+/* sd_notify STATUS= (manager-status.c).  The line: functions, groups,
+ * reservations by state, jobs running and queued. */
 void manager_status(Manager *m, char *buf, size_t size);
+/* READY=1 with STATUS=text; from then on, when started with NOTIFY_SOCKET,
+ * the line is sent again whenever it changes (at most once per main-loop
+ * iteration, after everything else of it). */
+int manager_status_ready(Manager *m, const char *text);
+/* Something the line counts changed: functions, reservations or their
+ * states, jobs.  Only arms the update; before READY it does nothing. */
+void manager_status_dirty(Manager *m);

@@ -143,6 +143,7 @@ Harness *harness_new(const char *testbed_name) {
         g_assert_cmpint(g_mkdir(h->state_dir, 0700), ==, 0);
         g_assert_cmpint(g_mkdir(h->runtime_dir, 0755), ==, 0);
         h->notify_log = g_string_new(NULL);
+        h->notify_messages = g_ptr_array_new_with_free_func(g_free);
         h->extra_env = g_ptr_array_new_with_free_func(g_free);
         h->pid = 0;
         return h;
@@ -153,11 +154,14 @@ static void rm_rf(const char *path) {
         g_assert_cmpint(system(cmd), ==, 0);
 }
 
+static void notify_reader_stop(Harness *h);
+
 void harness_free(Harness *h) {
         if (!h)
                 return;
         if (h->pid > 0 && !h->exited)
                 harness_stop_daemon(h);
+        notify_reader_stop(h);
         g_clear_object(&h->notify_socket);
         g_clear_object(&h->conn);
         if (h->bus_pid > 0) {
@@ -174,6 +178,7 @@ void harness_free(Harness *h) {
         g_free(h->bus_address);
         g_free(h->daemon_log_path);
         g_string_free(h->notify_log, TRUE);
+        g_ptr_array_free(h->notify_messages, TRUE);
         g_ptr_array_free(h->extra_env, TRUE);
         g_free(h);
 }
@@ -199,14 +204,60 @@ static gboolean name_has_owner(Harness *h) {
         return owned;
 }
 
-static void drain_notify(Harness *h) {
+/* The daemon's sd_notify() blocks while the socket's queue is full
+ * (net.unix.max_dgram_qlen datagrams, 10 by default), as systemd never
+ * lets it be: a thread reads every datagram as it comes, whatever the
+ * test is doing, and harness_notify_drain() takes them from the queue. */
+typedef struct NotifyReader {
+        GSocket *socket;
+        GMutex lock;            /* held while reading the socket */
+        GAsyncQueue *queue;
+        gint stop;
+} NotifyReader;
+
+/* everything the socket holds now, in order */
+static void notify_read(NotifyReader *r) {
         gchar buf[4096];
         gssize n;
 
-        while ((n = g_socket_receive(h->notify_socket, buf, sizeof buf - 1, NULL, NULL)) > 0) {
-                buf[n] = 0;
-                g_string_append(h->notify_log, buf);
+        g_mutex_lock(&r->lock);
+        while ((n = g_socket_receive(r->socket, buf, sizeof buf - 1, NULL, NULL)) > 0)
+                g_async_queue_push(r->queue, g_strndup(buf, (gsize) n));
+        g_mutex_unlock(&r->lock);
+}
+
+static gpointer notify_reader(gpointer data) {
+        NotifyReader *r = data;
+
+        while (!g_atomic_int_get(&r->stop))
+                if (g_socket_condition_timed_wait(r->socket, G_IO_IN, 50 * 1000, NULL, NULL))
+                        notify_read(r);
+        return NULL;
+}
+
+static void notify_reader_stop(Harness *h) {
+        if (!h->notify_thread)
+                return;
+        g_atomic_int_set(&h->notify_reader->stop, 1);
+        g_thread_join(h->notify_thread);
+        h->notify_thread = NULL;
+        g_object_unref(h->notify_reader->socket);
+        g_mutex_clear(&h->notify_reader->lock);
+        g_async_queue_unref(h->notify_reader->queue);
+        g_clear_pointer(&h->notify_reader, g_free);
+}
+
+void harness_notify_drain(Harness *h) {
+        gchar *m;
+
+        if (!h->notify_reader)
+                return;
+        /* what was sent before now is here, even if the thread is late */
+        notify_read(h->notify_reader);
+        while ((m = g_async_queue_try_pop(h->notify_reader->queue))) {
+                g_string_append(h->notify_log, m);
                 g_string_append_c(h->notify_log, '\n');
+                g_ptr_array_add(h->notify_messages, m);
         }
 }
 
@@ -241,7 +292,7 @@ void harness_start_daemon(Harness *h, const char *const *extra_args) {
         for (;;) {
                 while (g_main_context_iteration(NULL, FALSE))
                         ;
-                drain_notify(h);
+                harness_notify_drain(h);
                 if (h->exited)
                         g_error("daemon exited during start-up (status %d)", h->exit_status);
                 if (strstr(h->notify_log->str, "READY=1") && name_has_owner(h))
@@ -260,7 +311,7 @@ int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_arg
         while (!h->exited) {
                 while (g_main_context_iteration(NULL, FALSE))
                         ;
-                drain_notify(h);
+                harness_notify_drain(h);
                 if (strstr(h->notify_log->str, "READY=1"))
                         g_error("daemon started although it should have refused to");
                 if (g_get_monotonic_time() > deadline)
@@ -368,7 +419,9 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
         g_auto(GStrv) env = NULL;
         g_autoptr(GSocketAddress) sa = NULL;
 
+        notify_reader_stop(h);
         g_string_truncate(h->notify_log, 0);
+        g_ptr_array_set_size(h->notify_messages, 0);
         g_clear_object(&h->notify_socket);
         (void) unlink(notify_path);
         h->notify_socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
@@ -378,6 +431,11 @@ static void spawn_daemon(Harness *h, const char *const *extra_args) {
         g_assert_true(g_socket_bind(h->notify_socket, sa, TRUE, &error));
         g_assert_no_error(error);
         g_socket_set_blocking(h->notify_socket, FALSE);
+        h->notify_reader = g_new0(NotifyReader, 1);
+        h->notify_reader->socket = g_object_ref(h->notify_socket);
+        g_mutex_init(&h->notify_reader->lock);
+        h->notify_reader->queue = g_async_queue_new_full(g_free);
+        h->notify_thread = g_thread_new("notify-reader", notify_reader, h->notify_reader);
 
         env = daemon_env(h, notify_path);
         h->exited = FALSE;
@@ -416,7 +474,7 @@ void harness_stop_daemon(Harness *h) {
                 }
                 g_usleep(10 * 1000);
         }
-        drain_notify(h);
+        harness_notify_drain(h);
         if (!WIFEXITED(h->exit_status) || WEXITSTATUS(h->exit_status) != 0)
                 g_error("daemon did not exit cleanly: %s %d",
                         WIFEXITED(h->exit_status) ? "exit status" : "signal",
@@ -596,7 +654,7 @@ int harness_wait_daemon_exit(Harness *h, guint ms) {
                 if (!g_main_context_iteration(NULL, FALSE))
                         g_usleep(1000);
         }
-        drain_notify(h);
+        harness_notify_drain(h);
         h->pid = 0;
         return h->exit_status;
 }

@@ -12,6 +12,8 @@
  * test.  $PCI_ASSIGND_TEST_WRAPPER (e.g. "valgrind --error-exitcode=99 ...")
  * is put in front of the daemon's command line. */
 
+struct NotifyReader;
+
 typedef struct Harness {
         GPid bus_pid;            /* our own dbus-daemon (see harness_new) */
         gchar *bus_address;
@@ -26,9 +28,12 @@ typedef struct Harness {
         GPid pid;
         gint exit_status;
         gboolean exited;
-        GString *notify_log;     /* every sd_notify datagram */
+        GString *notify_log;     /* every sd_notify datagram, each followed by '\n' */
+        GPtrArray *notify_messages;  /* the same, one string per datagram */
         GPtrArray *extra_env;    /* KEY=VALUE strings */
         GSocket *notify_socket;
+        GThread *notify_thread;  /* reads notify_socket (daemon-harness.c) */
+        struct NotifyReader *notify_reader;
         gboolean fakekernel;     /* see harness_use_fakekernel() */
         gchar *daemon_log_path;  /* see harness_capture_daemon_stderr() */
 } Harness;
@@ -50,6 +55,10 @@ int harness_start_daemon_expect_failure(Harness *h, const char *const *extra_arg
  * exit (it must exit by itself: a test of a refusal) and returns its exit
  * status, with its stderr in *ret_stderr. */
 int harness_run_second_daemon(Harness *h, const char *const *extra_args, gchar **ret_stderr);
+
+/* Reads the sd_notify datagrams that arrived since (into notify_log and
+ * notify_messages; a start clears both). */
+void harness_notify_drain(Harness *h);
 
 /* SIGTERM, waits, asserts a clean exit (status 0). */
 void harness_stop_daemon(Harness *h);

@@ -18,6 +18,12 @@
 #     anyone calling Prepare.
 #  3. a host driver bound by hand to a function of the prepared reservation:
 #     Conflict, back on vfio-pci and prepared within 30 s.
+#  4. lost udev events on the real kernel: the daemon started again without
+#     CAP_NET_ADMIN (setpriv) and net.core.rmem_max=4096, so its monitor's
+#     buffer is 8 KiB; SIGSTOP, a free function removed and 5 "change"
+#     triggers of every PCI function, SIGCONT: "udev events were lost",
+#     "Read N PCI functions again ...; 1 gone", and Describe's functions and
+#     drivers equal sysfs's (also after the rescan that brings it back).
 # Prints "    timing: ..." lines (marker on the console -> event seen).
 # Each hotplug step waits for the host (up to a few seconds under TCG), the
 # machine may be loaded:
@@ -291,4 +297,90 @@ rcall $RID Release
 if [ $RC = 0 ]; then ok "Release of the prepared $RID ($MS ms)"; else fail "Release $RID: rc=$RC: $(one "$COUT")"; fi
 check "$HP back on e1000e (got '$(drv $HP)')" test "$(drv $HP)" = e1000e
 check "pci-assignd is still running" kill -0 $DPID
+
+# --- 4. lost udev events: a real overrun of the monitor's socket -------------------------------
+# Without CAP_NET_ADMIN the daemon cannot force its 128 MiB receive buffer
+# (SO_RCVBUFFORCE): SO_RCVBUF gets what net.core.rmem_max allows, here
+# 4096 (the kernel doubles it). Stopped, it reads nothing while udevd
+# passes on a free function's removal and 5 "change" triggers of every PCI
+# function: the socket overruns (ENOBUFS), and once running again the
+# daemon reads every function again and compares (resync() in
+# manager-udev.c). The model must then be what sysfs says, function by
+# function, and stay so when the function comes back.
+section "4. lost udev events (no CAP_NET_ADMIN, net.core.rmem_max=4096)"
+LOST=0000:00:03.0               # e1000e on the root bus, unused here
+DLOG=/tmp/daemon-lost.log
+kill -TERM $DPID 2> /dev/null; wait $DPID 2> /dev/null; DPID=""
+RMEM=$(sysctl -n net.core.rmem_max)
+# model_matches: Describe's functions (count, address set, each driver) against sysfs; MM says how
+model_matches() {
+    local out
+    out=$(timeout 150 busctl --system --json=short --timeout=120 call org.pciassign1 /org/pciassign1 \
+        org.pciassign1.Manager Describe 2>&1 | $PY -c '
+import json, os, sys
+P = "/sys/bus/pci/devices"
+try:
+    doc = json.loads(json.load(sys.stdin)["data"][0])
+except Exception as e:
+    print("no Describe: %s" % e); sys.exit(1)
+model = {d["address"]: d.get("driver") or "" for d in doc["devices"]}
+sysfs = {}
+for a in os.listdir(P):
+    l = os.path.join(P, a, "driver")
+    sysfs[a] = os.path.basename(os.readlink(l)) if os.path.islink(l) else ""
+bad = ["%s: model %r, sysfs %r" % (a, model.get(a), sysfs.get(a))
+       for a in sorted(set(model) | set(sysfs)) if model.get(a) != sysfs.get(a)]
+print("%d functions in Describe, %d in %s, %d drivers differ%s" % (len(doc["devices"]), len(sysfs), P, len(bad),
+      (": " + "; ".join(bad[:5])) if bad else ""))
+sys.exit(0 if len(doc["devices"]) == len(sysfs) and not bad else 1)
+'); local rc=$?
+    MM=$(one "$out"); return $rc
+}
+PY=/usr/bin/python3
+sysctl -qw net.core.rmem_max=4096
+check "net.core.rmem_max=4096 (was $RMEM)" test "$(sysctl -n net.core.rmem_max)" = 4096
+t0=$(now_ms)
+setpriv --bounding-set=-net_admin --inh-caps=-net_admin -- "$DAEMON" --log-level=debug > $DLOG 2>&1 &
+DPID=$!
+if wait_for_name org.pciassign1 90; then
+    ok "pci-assignd without CAP_NET_ADMIN owns org.pciassign1 ($(( $(now_ms) - t0 )) ms)"
+else
+    fail "pci-assignd (setpriv, no CAP_NET_ADMIN) owns org.pciassign1 within 90 s"; tail -20 $DLOG | sed 's/^/    log: /'
+    sysctl -qw net.core.rmem_max="$RMEM"; finish
+fi
+sysctl -qw net.core.rmem_max="$RMEM"   # the daemon's socket keeps what it got
+# CAP_NET_ADMIN is bit 12
+capeff=$(awk '/^CapEff:/ {print $2}' /proc/$DPID/status)
+check "the daemon has no CAP_NET_ADMIN (CapEff $capeff)" test $(( 0x$capeff >> 12 & 1 )) = 0
+rb=$(sed -n 's/.*udev monitor receive buffer: \([0-9]*\) bytes.*/\1/p' $DLOG | head -1)
+check "its udev monitor's receive buffer is small: ${rb:-?} bytes (SO_RCVBUFFORCE refused)" test "${rb:-999999999}" -le 8192
+model_matches && ok "before: $MM" || fail "before the overrun: $MM"
+kill -STOP $DPID
+t0=$(now_ms)
+echo 1 > $P/$LOST/remove
+for _ in 1 2 3 4 5; do udevadm trigger --action=change --subsystem-match=pci; done
+udevadm settle --timeout=120
+NSYS=$(ls $P | wc -l)
+note "daemon stopped: $LOST removed, 5 x udevadm trigger --action=change --subsystem-match=pci ($(( $(now_ms) - t0 )) ms; $NSYS functions in sysfs now)"
+check "$LOST is gone from sysfs" test ! -e $P/$LOST
+kill -CONT $DPID
+t0=$(now_ms)
+for _ in $(seq 300); do grep -q 'again after lost udev events' $DLOG && break; sleep 0.2; done
+lost=$(grep -o 'udev events were lost ([^)]*)' $DLOG | head -1)
+check "the daemon noticed the overrun: '${lost:-nothing in its log}'" test -n "$lost"
+check "a real overrun, not the test hook PCI_ASSIGND_TEST_UDEV_OVERRUN" test -z "$(grep 'Test hook' $DLOG)"
+reread=$(grep -o 'Read [0-9]* PCI functions again after lost udev events; [0-9]* gone' $DLOG | head -1)
+check "it read every function again: '${reread:-nothing in its log}' ($(( $(now_ms) - t0 )) ms after SIGCONT)" \
+    test "$reread" = "Read $NSYS PCI functions again after lost udev events; 1 gone"
+sleep 1
+if model_matches; then ok "after the overrun: $MM"; else fail "after the overrun: $MM"; fi
+check "no Device object for $LOST" test -z "$(devpath $LOST)"
+echo 1 > /sys/bus/pci/rescan
+udevadm settle --timeout=120
+check "$LOST is back in sysfs after a rescan (driver '$(drv $LOST)')" test -e $P/$LOST
+for _ in $(seq 60); do model_matches && break; sleep 0.5; done
+if model_matches; then ok "after the rescan: $MM"; else fail "after the rescan: $MM"; fi
+note "overruns in the daemon's log: $(grep -c 'udev events were lost' $DLOG)"
+check "pci-assignd is still running" kill -0 $DPID
+cp $DLOG $OUT/ 2> /dev/null
 finish

@@ -16,7 +16,8 @@
 #     CapBnd/CapEff = CAP_SYS_ADMIN, / read-only in its mount namespace,
 #     DevicePolicy=closed);
 #  2. under that hardening a real Prepare of the multifunction group behind
-#     root port 00:0c.0 (0b:00.0 + 0b:00.1): both on vfio-pci, /dev/vfio/N;
+#     root port 00:0c.0 (0b:00.0 + 0b:00.1): both on vfio-pci, /dev/vfio/N,
+#     StatusText "..., 1 reservation (1 prepared)" (STATUS= kept current);
 #     Reset of a prepared function, Unprepare back to e1000e; Detach and
 #     Reattach of 02:00.0;
 #  3. journald: the daemon's lines in `journalctl -u pci-assignd -o json`
@@ -42,7 +43,8 @@
 #     started: that unit saw both functions on vfio-pci; the unit has
 #     Before=libvirtd.service virtqemud.service;
 #  8. with the service stopped and the prepared reservation persisted, a
-#     call activates it again; nothing touched; Unprepare and Release.
+#     call activates it again (StatusText: 1 prepared); nothing touched;
+#     Unprepare and Release (StatusText: 0 reservations).
 # About 5 minutes under TCG (two systemd boots, 30 s of watchdog).
 # vm-mode: systemd
 # vm-reboot: yes
@@ -102,6 +104,18 @@ reserve() {  # [PREFIX...] -- OWNER ADDR...: RID
     if [ $RC = 0 ] && [ -n "$RID" ]; then ok "${pre[*]:+${pre[*]}: }reserve $* -> $RID ($MS ms)"
     else fail "${pre[*]:+${pre[*]}: }reserve $*: rc=$RC: $(one "$COUT")"; RID=none; fi
 }
+# status_is DESCRIPTION REGEX: systemd's StatusText (the daemon's last
+# STATUS=, sent right after the change that a reply already told) matches
+# REGEX within 15 s
+status_is() {
+    local end=$(( $(date +%s) + 15 )) st
+    while :; do
+        st=$(prop StatusText)
+        has "$st" "$2" && { ok "$1: '$st'"; return; }
+        [ "$(date +%s)" -ge $end ] && { fail "$1: want /$2/, got '$st'"; return; }
+        sleep 0.5
+    done
+}
 # wait_active SECONDS: the unit active/running with a main pid
 wait_active() {
     local end=$(( $(date +%s) + $1 ))
@@ -150,7 +164,7 @@ check "$UNIT is $st (Type=$(prop Type))" test "$st" = active/running -a "$(prop 
 PID1=$(mainpid)
 check "MainPID $PID1 runs $DAEMON" test "$(readlink /proc/$PID1/exe)" = $DAEMON
 ST=$(prop StatusText)
-check "STATUS= from sd_notify: '$ST'" has "$ST" '^[0-9]+ PCI functions, [0-9]+ IOMMU groups, [0-9]+ reservations'
+check "STATUS= from sd_notify: '$ST'" has "$ST" '^[0-9]+ PCI functions, [0-9]+ IOMMU groups, 0 reservations$'
 dl=$(journalctl -b -u dbus.service --no-pager -o cat 2> /dev/null | grep "org.pciassign1" | head -2)
 check "dbus-daemon activated it via systemd: $(one "$dl")" \
     has "$dl" "Activating via systemd: service name='org.pciassign1' unit='$UNIT'"
@@ -185,15 +199,14 @@ expect_ok "prepare $R1 (multifunction group $G) under the shipped unit"
 check_drivers "after Prepare" vfio-pci $MA $MB
 check "/dev/vfio/$G exists ($(stat -c '%F %t:%T' /dev/vfio/$G 2> /dev/null))" test -c /dev/vfio/$G
 check "$R1 is prepared ($(rstate $R1))" test "$(rstate $R1)" = prepared
-# UNFINISHED (issue 12): STATUS= is sent only at start-up; updating it on
-# each reservation/job change was tried and left out (integration tests not
-# yet verified with it), so no check of it here.
+status_is "StatusText follows the Prepare" ', 1 reservation \(1 prepared\)$'
 timed timeout 120 $CTL reset $MA
 expect_ok "reset $MA (prepared, on vfio-pci) under the unit"
 timed timeout 180 $CTL unprepare $R1
 expect_ok "unprepare $R1"
 check_drivers "after Unprepare: back on the host driver" e1000e $MA $MB
 check "$R1 is reserved ($(rstate $R1))" test "$(rstate $R1)" = reserved
+status_is "StatusText follows the Unprepare" ', 1 reservation \(1 reserved\)$'
 timed timeout 120 $CTL detach $A
 expect_ok "detach $A"
 check_drivers "after Detach" vfio-pci $A
@@ -401,6 +414,7 @@ wait_active 30
 check "$UNIT is active/running again through SystemdService=" \
     test "$(prop ActiveState)/$(prop SubState)" = active/running
 check_drivers "nothing touched by the start" vfio-pci $MA $MB
+status_is "StatusText of the activated daemon" ', 1 reservation \(1 prepared\)$'
 check "state.json unchanged" cmp -s $OUT/state-boot1.json $STATE/state.json
 timed timeout 180 $CTL unprepare $R1
 expect_ok "unprepare $R1"
@@ -408,6 +422,7 @@ check_drivers "given back" e1000e $MA $MB
 timed timeout 60 $CTL release $R1
 expect_ok "release $R1"
 check "no reservations left" test -z "$(timeout 60 $CTL reservations --lines 2> /dev/null)"
+status_is "StatusText follows the Release" '^[0-9]+ PCI functions, [0-9]+ IOMMU groups, 0 reservations$'
 f=$(systemctl --failed --no-legend --plain 2> /dev/null | awk '{print $1}' | tr '\n' ' ')
 [ -n "$f" ] && note "failed units: $f"
 summary
