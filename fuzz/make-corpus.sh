@@ -49,7 +49,7 @@ for f in tests/data/store/*.json; do
 done
 printf '{"format":1,"next_id":1,"reservations":[]}' > "$out/store/empty"
 printf '{ "format": 1, "next_id": 1, "reservations": [ ] }\n' > "$out/store/empty-pretty"
-printf '{"format":3}' > "$out/store/future-minimal"
+printf '{"format":4}' > "$out/store/future-minimal"
 cat > "$out/store/one-reservation" <<'JSON'
 {
   "format": 1,
