@@ -256,6 +256,18 @@ const DetachedFunction *manager_find_detached(Manager *m, const PciAddress *a);
  * (vfio, pci-stub).  NULL: none known, the kernel chooses (drivers_probe). */
 const char *manager_host_driver(Manager *m, const PciDevice *d);
 
+/* The same decision with what adoption adds: a function that was on a
+ * vfio driver or pci-stub when it was reserved (or detached by Detach())
+ * is "adopted": driver is that binding, the admin's, given back exactly
+ * with override (the driver_override it had; NULL: unset), never handed
+ * to a host driver.  Pointers into the records, valid until they change. */
+typedef struct HostBinding {
+        const char *driver;        /* manager_host_driver() */
+        bool adopted;
+        const char *override;      /* adopted only */
+} HostBinding;
+void manager_host_binding(Manager *m, const PciDevice *d, HostBinding *ret);
+
 /* Binds one function of a prepared reservation back to its vfio driver
  * (a host driver took it, or it came back), through the job queue; it is
  * reset after the bind only if may_reset. */
