@@ -528,8 +528,6 @@ static void list_append(char *buf, size_t size, const char *s) {
         strcat(buf, s);
 }
 
-/* NotAssignable (an error already set, returned) if a's verdict for owner
- * is not-assignable, naming its blocking reasons; 0 if it is assignable. */
 /* A function on a vfio driver or pci-stub at Reserve (an admin's driverctl
  * override, vfio-pci.ids= or pci-stub.ids= at boot) is adopted: it is
  * given back to that binding, driver_override as it was, never to a host
@@ -553,6 +551,8 @@ static int adopt_binding(Manager *m, const PciDevice *d, ReservationFunction *f)
         return 0;
 }
 
+/* NotAssignable (an error already set, returned) if a's verdict for owner
+ * is not-assignable, naming its blocking reasons; 0 if it is assignable. */
 static int refuse_not_assignable(Manager *m, const PciAddress *a, const char *owner, sd_bus_error *error) {
         char buf[PCI_ADDRESS_STRLEN], reasons[1024] = "";
         Verdict v = {};
