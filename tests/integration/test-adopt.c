@@ -341,6 +341,85 @@ static void test_prepare_rollback(void) {
         harness_free(h);
 }
 
+/* A failed give-back rolls the Unprepare back: 0b:00.1 on vfio-pci again,
+ * 0b:00.0 as it is, the reservation still prepared; the next Unprepare
+ * ends as it began. */
+static void test_unprepare_rollback(void) {
+        Harness *h = new_harness();
+        g_autofree gchar *path = NULL, *msg = NULL;
+
+        admin_mf(h);
+        /* the first probe of 0b:00.1 is Prepare's, the second the give-back's */
+        harness_set_env(h, "FAKEKERNEL_FAIL", "probe:" MF1 ":EIO#2");
+        harness_start_daemon(h, no_args);
+        path = reserve(h, "vm1", mf_both, NULL);
+        res_ok(h, path, "Prepare", NULL);
+        res_fails(h, path, "Unprepare", NULL, E("OperationFailed"), &msg);
+        note("Unprepare: %s", msg);
+        assert_contains(msg, "(step drivers-probe): " MF1 ": drivers_probe: Input/output error");
+        assert_contains(msg, "every function is back where it was");
+        assert_mf_prepared(h, path);
+        res_ok(h, path, "Unprepare", NULL);
+        assert_mf_as_began(h);
+        assert_res_state(h, path, "reserved");
+        harness_free(h);
+}
+
+static void on_device_props(GDBusConnection *c, const gchar *sender, const gchar *path, const gchar *iface,
+                            const gchar *signal, GVariant *params, gpointer user_data) {
+        GPtrArray *seen = user_data;
+        g_autoptr(GVariant) changed = NULL, adopted = NULL, ovr = NULL;
+        const char *on_iface;
+
+        if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(sa{sv}as)")))
+                return;
+        g_variant_get_child(params, 0, "&s", &on_iface);
+        if (!g_str_equal(on_iface, DEV_IFACE))
+                return;
+        changed = g_variant_get_child_value(params, 1);
+        adopted = g_variant_lookup_value(changed, "HostDriverAdopted", G_VARIANT_TYPE_BOOLEAN);
+        ovr = g_variant_lookup_value(changed, "HostDriverOverride", G_VARIANT_TYPE_STRING);
+        if (adopted && ovr)
+                g_ptr_array_add(seen, g_strdup_printf("%s %s %s", path, g_variant_get_boolean(adopted) ? "yes" : "no",
+                                                      g_variant_get_string(ovr, NULL)));
+}
+
+/* HostDriverAdopted and HostDriverOverride are announced when they change
+ * (EmitsChangedSignal true): at Reserve and at Release. */
+static void test_properties_changed(void) {
+        Harness *h = new_harness();
+        g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
+        g_autofree gchar *path = NULL, *dpath = NULL, *want = NULL;
+        guint sub;
+        gint64 deadline;
+
+        admin_mf(h);
+        harness_start_daemon(h, no_args);
+        dpath = device_path(h, MF0);
+        sub = g_dbus_connection_signal_subscribe(h->conn, NULL, PROPS_IFACE, "PropertiesChanged", dpath, NULL,
+                                                 G_DBUS_SIGNAL_FLAGS_NONE, on_device_props, seen, NULL);
+        path = reserve(h, "vm1", mf_both, NULL);
+        want = g_strdup_printf("%s yes vfio-pci", dpath);
+        for (deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+             !(seen->len > 0 && g_str_equal(seen->pdata[seen->len - 1], want));)
+                if (g_get_monotonic_time() > deadline)
+                        g_error("no PropertiesChanged with HostDriverAdopted=true for %s (%u seen)", MF0, seen->len);
+                else if (!g_main_context_iteration(NULL, FALSE))
+                        g_usleep(1000);
+        res_ok(h, path, "Release", NULL);
+        g_free(want);
+        want = g_strdup_printf("%s no ", dpath);
+        for (deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+             !(seen->len > 0 && g_str_equal(seen->pdata[seen->len - 1], want));)
+                if (g_get_monotonic_time() > deadline)
+                        g_error("no PropertiesChanged with HostDriverAdopted=false for %s", MF0);
+                else if (!g_main_context_iteration(NULL, FALSE))
+                        g_usleep(1000);
+        g_dbus_connection_signal_unsubscribe(h->conn, sub);
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
 /* ==== Detach / Reattach of the admin's binding ==== */
 
 static void test_detach_reattach(void) {
@@ -509,6 +588,8 @@ int main(int argc, char *argv[]) {
         ADD("/adopt/reserve-prepare-unprepare-release", test_lifecycle);
         ADD("/adopt/restart", test_restart);
         ADD("/adopt/prepare-rollback", test_prepare_rollback);
+        ADD("/adopt/unprepare-rollback", test_unprepare_rollback);
+        ADD("/adopt/properties-changed", test_properties_changed);
         ADD("/adopt/detach-reattach", test_detach_reattach);
         ADD("/adopt/detached-then-reserved", test_detached_then_reserved);
         for (size_t i = 0; i < G_N_ELEMENTS(crash_cases); i++) {
