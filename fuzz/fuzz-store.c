@@ -113,6 +113,10 @@ static void check_data(const StoreData *d) {
                                 FUZZ_CHECK(pci_address_compare(&r->functions[f - 1].address, &fn->address) < 0);
                         FUZZ_CHECK(fn->address.device <= 0x1f && fn->address.function <= 7);
                         FUZZ_CHECK(!fn->host_driver || ref_name_is_valid(fn->host_driver, 64));
+                        /* adopted: a binding to a vfio driver or pci-stub; an override only with it */
+                        FUZZ_CHECK(!fn->adopted || (fn->host_driver && (strstr(fn->host_driver, "vfio") ||
+                                                                        strcmp(fn->host_driver, "pci-stub") == 0)));
+                        FUZZ_CHECK(!fn->host_override || (fn->adopted && ref_name_is_valid(fn->host_override, 64)));
                         FUZZ_CHECK(fn->has_dsn || fn->dsn == 0);
                         FUZZ_CHECK(reservation_find_function(r, &fn->address) == fn);
                         /* in no other reservation */
@@ -154,7 +158,8 @@ static bool same_data(const StoreData *a, const StoreData *b) {
 
                         if (!pci_address_equal(&p->address, &q->address) || p->assigned != q->assigned ||
                             !streq_null(p->host_driver, q->host_driver) || p->vendor_id != q->vendor_id ||
-                            p->device_id != q->device_id || p->has_dsn != q->has_dsn || p->dsn != q->dsn)
+                            p->device_id != q->device_id || p->has_dsn != q->has_dsn || p->dsn != q->dsn ||
+                            p->adopted != q->adopted || !streq_null(p->host_override, q->host_override))
                                 return false;
                 }
                 if (x->journal) {

@@ -49,7 +49,7 @@ for f in tests/data/store/*.json; do
 done
 printf '{"format":1,"next_id":1,"reservations":[]}' > "$out/store/empty"
 printf '{ "format": 1, "next_id": 1, "reservations": [ ] }\n' > "$out/store/empty-pretty"
-printf '{"format":3}' > "$out/store/future-minimal"
+printf '{"format":4}' > "$out/store/future-minimal"
 cat > "$out/store/one-reservation" <<'JSON'
 {
   "format": 1,
@@ -84,6 +84,12 @@ JSON
 cat > "$out/store/two-reservations" <<'JSON'
 {"format":1,"next_id":10,"reservations":[{"id":"r9","owner":"a","owner_uid":1,"persistent":true,"driver":"vfio-pci","state":"prepared","created_usec":5,"last_error":null,"functions":[{"address":"0000:0b:00.1","assigned":true,"host_driver":"e1000e","vendor_id":32902,"device_id":4307},{"address":"0000:0b:00.0","assigned":false,"host_driver":"e1000e","vendor_id":32902,"device_id":4307}],"journal":{"operation":"prepare","step":1,"functions":[{"address":"0000:0b:00.1","original_driver":"e1000e"},{"address":"0000:0b:00.0","original_driver":null}]}},{"id":"guest_2","owner":"b","owner_uid":2,"persistent":false,"driver":"vfio-pci","state":"degraded","created_usec":6,"last_error":"reset failed","functions":[{"address":"0001:00:02.0","assigned":true,"host_driver":null,"vendor_id":6966,"device_id":16}]}]}
 JSON
+# format 3: adopted bindings (vfio-pci with its override, pci-stub without)
+cat > "$out/store/adopted" <<'JSON'
+{"format":3,"next_id":2,"reservations":[{"id":"r1","owner":"vm1","owner_uid":0,"persistent":true,"driver":"vfio-pci","state":"prepared","created_usec":1,"last_error":null,"functions":[{"address":"0000:0b:00.0","assigned":true,"host_driver":"vfio-pci","vendor_id":32902,"device_id":4307,"adopted":true,"host_override":"vfio-pci"},{"address":"0000:0b:00.1","assigned":false,"host_driver":"pci-stub","vendor_id":32902,"device_id":4307,"adopted":true}]}]}
+JSON
+# refused: adoption of a host driver
+sed 's/"host_driver":"pci-stub"/"host_driver":"e1000e"/' "$out/store/adopted" > "$out/store/bad-adopted-host-driver"
 # refused: the same function in two reservations
 sed 's/"0001:00:02.0"/"0000:0b:00.0"/' "$out/store/two-reservations" > "$out/store/bad-shared-function"
 # refused: an unknown key

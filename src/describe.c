@@ -139,6 +139,11 @@ void describe_device_state(json_object *o, bool present, const char *host_driver
         }
 }
 
+void describe_device_adoption(json_object *o, bool adopted, const char *override) {
+        json_object_object_add(o, "host_driver_adopted", json_object_new_boolean(adopted));
+        json_object_object_add(o, "host_driver_override", json_object_new_string(adopted ? strempty(override) : ""));
+}
+
 json_object *describe_reservation(const Reservation *r) {
         json_object *o = json_object_new_object(), *fs = json_object_new_array();
         char buf[PCI_ADDRESS_STRLEN];
@@ -158,6 +163,10 @@ json_object *describe_reservation(const Reservation *r) {
                 json_object_object_add(fo, "assigned", json_object_new_boolean(r->functions[i].assigned));
                 json_object_object_add(fo, "host_driver",
                                        json_object_new_string(strempty(r->functions[i].host_driver)));
+                json_object_object_add(fo, "host_driver_adopted", json_object_new_boolean(r->functions[i].adopted));
+                json_object_object_add(fo, "host_driver_override",
+                                       json_object_new_string(r->functions[i].adopted ?
+                                                              strempty(r->functions[i].host_override) : ""));
                 json_object_array_add(fs, fo);
         }
         json_object_object_add(o, "functions", fs);

@@ -17,6 +17,9 @@ json_object *describe_group(const IommuGroup *g);
  * assigned, and the verdict with its reasons (v NULL: left out). */
 void describe_device_state(json_object *o, bool present, const char *host_driver, const char *reservation_id,
                            bool assigned, const Verdict *v);
+/* Adoption (HostDriverAdopted, HostDriverOverride): host_driver_adopted,
+ * host_driver_override ("" if unset or not adopted). */
+void describe_device_adoption(json_object *o, bool adopted, const char *override);
 json_object *describe_reservation(const Reservation *r);
 /* The top level: version, iommu_present, read_only; the caller adds
  * "devices", "groups" and "reservations". */

@@ -36,8 +36,10 @@ Reservation *reservation_new(void) {
 Reservation *reservation_free(Reservation *r) {
         if (!r)
                 return NULL;
-        for (size_t i = 0; i < r->n_functions; i++)
+        for (size_t i = 0; i < r->n_functions; i++) {
                 free(r->functions[i].host_driver);
+                free(r->functions[i].host_override);
+        }
         free(r->functions);
         reservation_journal_free(r->journal);
         free(r->owner);
@@ -237,6 +239,10 @@ bool reservation_id_is_valid(const char *id) {
 
 bool driver_name_is_valid(const char *name) {
         return name_is_valid(name, DRIVER_NAME_MAX);
+}
+
+bool driver_is_adoptable(const char *name) {
+        return name && (strstr(name, "vfio") || streq(name, "pci-stub"));
 }
 
 ReservationJournal *reservation_journal_new(JournalOperation operation) {

@@ -24,6 +24,13 @@ typedef struct ReservationFunction {
         PciAddress address;
         bool assigned;             /* given to the guest (false: detached only) */
         char *host_driver;         /* driver to restore; NULL if none known */
+        /* Adoption: the function was on a vfio driver or pci-stub when it
+         * was reserved (an admin's driverctl override, vfio-pci.ids= or
+         * pci-stub.ids= at boot): host_driver is that driver, and giving
+         * back restores it with driver_override as it was, host_override
+         * (NULL: unset), instead of handing the function to a host driver. */
+        bool adopted;
+        char *host_override;
         uint16_t vendor_id, device_id;  /* identity when reserved */
         bool has_dsn;
         uint64_t dsn;              /* Device Serial Number, if the device has one */
@@ -125,6 +132,10 @@ bool bus_id_is_valid(const char *id);
 
 /* Driver names as the kernel has them: 1..64 of [A-Za-z0-9_-]. */
 bool driver_name_is_valid(const char *name);
+
+/* A binding pci-assignd adopts rather than undoes: a vfio driver (a name
+ * containing "vfio") or pci-stub.  NULL: false. */
+bool driver_is_adoptable(const char *name);
 
 ReservationJournal *reservation_journal_new(JournalOperation operation);
 ReservationJournal *reservation_journal_free(ReservationJournal *j);

@@ -58,27 +58,54 @@ static int parse_dsn(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static int parse_function(json_object *o, Reservation *res) {
+/* Format 3: "adopted" (bool) and, only with adopted true, "host_override"
+ * (a driver name), both optional; adopted needs a host_driver that is a
+ * vfio driver or pci-stub (the binding that was adopted). */
+static int parse_adoption(json_object *o, const char *host_driver, bool *ret_adopted, char **ret_override) {
+        const char *ovr = NULL;
+        bool adopted = false;
+        json_object *v;
+        int r;
+
+        if (json_object_object_get_ex(o, "adopted", &v) && (r = json_get_bool(o, "adopted", &adopted)) < 0)
+                return r;
+        if (json_object_object_get_ex(o, "host_override", &v)) {
+                /* absent is "unset"; null is not another way to say it */
+                if (!adopted || !v || (r = json_get_driver(o, "host_override", false, &ovr)) < 0)
+                        return -EBADMSG;
+        }
+        if (adopted && !driver_is_adoptable(host_driver))
+                return -EBADMSG;
+        if (ovr && !(*ret_override = strdup(ovr)))
+                return -ENOMEM;
+        *ret_adopted = adopted;
+        return 0;
+}
+
+static int parse_function(json_object *o, int64_t format, Reservation *res) {
         static const char *const keys[] = {
                 "address", "assigned", "host_driver", "vendor_id", "device_id", "dsn",
+                "adopted", "host_override",     /* format 3 */
         };
         ReservationFunction *f;
         const char *host_driver;
         uint64_t vendor_id, device_id, dsn = 0;
-        bool assigned, has_dsn = false;
-        _cleanup_free_ char *hd = NULL;
+        bool assigned, has_dsn = false, adopted = false;
+        _cleanup_free_ char *hd = NULL, *ovr = NULL;
         json_object *v;
         PciAddress a;
         int r;
 
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys))) < 0 ||
+        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys) - (format >= 3 ? 0 : 2))) < 0 ||
             (r = json_get_address(o, "address", &a)) < 0 ||
             (r = json_get_bool(o, "assigned", &assigned)) < 0 ||
             (r = json_get_driver(o, "host_driver", true, &host_driver)) < 0 ||
             (r = json_get_u64(o, "vendor_id", UINT16_MAX, &vendor_id)) < 0 ||
             (r = json_get_u64(o, "device_id", UINT16_MAX, &device_id)) < 0)
+                return r;
+        if (format >= 3 && (r = parse_adoption(o, host_driver, &adopted, &ovr)) < 0)
                 return r;
 
         if (json_object_object_get_ex(o, "dsn", &v)) {
@@ -106,6 +133,8 @@ static int parse_function(json_object *o, Reservation *res) {
 
         f = reservation_find_function(res, &a);
         f->host_driver = TAKE_PTR(hd);
+        f->adopted = adopted;
+        f->host_override = TAKE_PTR(ovr);
         f->vendor_id = (uint16_t) vendor_id;
         f->device_id = (uint16_t) device_id;
         f->has_dsn = has_dsn;
@@ -274,7 +303,7 @@ static int parse_reservation(json_object *o, int64_t format, Reservation **ret) 
         if (n == 0 || n > RESERVATION_FUNCTIONS_MAX)
                 return -EBADMSG;
         for (size_t i = 0; i < n; i++) {
-                r = parse_function(json_object_array_get_idx(array, i), res);
+                r = parse_function(json_object_array_get_idx(array, i), format, res);
                 if (r < 0)
                         return r;
         }
@@ -429,6 +458,11 @@ static json_object *format_function(const ReservationFunction *f) {
                 if (json_add(o, "dsn", json_object_new_string(dsn)) < 0)
                         return NULL;
         }
+        /* format 3, absent unless adopted: older files stay as they were */
+        if (f->adopted && json_add(o, "adopted", json_object_new_boolean(true)) < 0)
+                return NULL;
+        if (f->host_override && json_add(o, "host_override", json_object_new_string(f->host_override)) < 0)
+                return NULL;
         return TAKE_PTR(o);
 }
 
@@ -501,13 +535,20 @@ static json_object *format_reservation(const Reservation *r) {
 /* The oldest format that holds the data: an older daemon can still read
  * what needs nothing newer (and refuses, keeping it, what does). */
 static int store_format_needed(const StoreData *d) {
+        int format = STORE_FORMAT_MIN;
+
         for (size_t i = 0; i < d->n_reservations; i++) {
                 const Reservation *r = d->reservations[i];
 
-                if (r && (r->return_to >= 0 || r->owner_bus_name || r->owner_bus_id))
-                        return 2;
+                if (!r)
+                        continue;
+                for (size_t k = 0; k < r->n_functions; k++)
+                        if (r->functions[k].adopted || r->functions[k].host_override)
+                                return 3;
+                if (r->return_to >= 0 || r->owner_bus_name || r->owner_bus_id)
+                        format = 2;
         }
-        return STORE_FORMAT_MIN;
+        return format;
 }
 
 char *store_format(const StoreData *d) {

@@ -15,8 +15,9 @@
  * reported; a file of a newer format makes loading fail (-EPROTONOSUPPORT)
  * so the daemon refuses to start rather than overwrite it.
  *
- * Formats 1 and 2, every key required unless marked optional:
- *   format        1, or 2 when a key of format 2 is written
+ * Formats 1 to 3, every key required unless marked optional:
+ *   format        1, or 2 when a key of format 2 is written, 3 when one of
+ *                 format 3 is
  *   next_id       >= 1, greater than N of every id of the form "r<N>"
  *   reservations  array, in the order the daemon keeps them
  *     id            reservation_id_is_valid(), unique
@@ -34,6 +35,13 @@
  *       host_driver   null or driver_name_is_valid()
  *       vendor_id, device_id   0..65535
  *       dsn           optional: exactly 16 hex digits
+ *       adopted       format 3, optional (written only when true): bool;
+ *                     true needs host_driver to be a vfio driver or
+ *                     pci-stub (driver_is_adoptable()): the admin's
+ *                     binding, given back as it was
+ *       host_override format 3, optional, only with adopted true:
+ *                     driver_name_is_valid(), the function's
+ *                     driver_override then (absent: unset)
  *     return_to     format 2, optional, only if state is "degraded":
  *                   "reserved", "prepared" or "in-use" (absent: not known)
  *     owner_bus     format 2, optional, transient reservations only:
@@ -53,8 +61,9 @@
  * is pretty-printed by json-c in a fixed key order with a final newline,
  * so equal data gives identical bytes. */
 
-/* Written: 1 unless a reservation needs a key of format 2.  Read: 1 and 2. */
-#define STORE_FORMAT_VERSION 2
+/* Written: the oldest format that holds the data (1, 2 for a key of
+ * format 2, 3 for one of format 3).  Read: 1 to 3. */
+#define STORE_FORMAT_VERSION 3
 #define STORE_FORMAT_MIN 1
 #define STORE_FILE_NAME "state.json"
 /* Bigger files are not ours: refused by store_save(), moved aside by

@@ -325,6 +325,58 @@ int sysfs_bind_override(const SysfsContext *c, const PciAddress *a, uint16_t ven
         return 0;
 }
 
+int sysfs_bind_exact(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                     const char *driver, const char *override, SysfsError *err) {
+        _cleanup_(device_done) Device d = { .fd = -1 };
+        char cur[DRIVER_NAME_MAX], ovr[DRIVER_NAME_MAX];
+        const char *want = strempty(override);
+        int r;
+
+        error_clear(err);
+        r = device_open(c, a, vendor, device, &d, err);
+        if (r < 0)
+                return r;
+        if (!driver_name_valid(driver))
+                return fail(err, SYSFS_STEP_SET_OVERRIDE, -EINVAL, false, d.addr, "invalid driver name");
+        if (*want && !driver_name_valid(want))
+                return fail(err, SYSFS_STEP_SET_OVERRIDE, -EINVAL, false, d.addr, "invalid driver_override");
+
+        r = read_driver_at(d.fd, cur, sizeof cur);
+        if (r < 0)
+                return fail(err, SYSFS_STEP_OPEN, r, true, d.addr, "read driver link");
+        if (!streq(cur, driver)) {
+                r = sysfs_bind_override(c, a, vendor, device, driver, err);
+                if (r < 0)
+                        return r;
+        }
+
+        r = read_override_at(d.fd, ovr, sizeof ovr);
+        if (r < 0)
+                return fail(err, SYSFS_STEP_SET_OVERRIDE, r, true, d.addr, "read driver_override");
+        if (!streq(ovr, want)) {
+                /* bound already: an override only matters to the next probe */
+                r = write_attr(d.fd, "driver_override", *want ? want : "\n");
+                if (r < 0 && *want)
+                        return fail(err, SYSFS_STEP_SET_OVERRIDE, r, true, d.addr, "set driver_override to %s", want);
+                if (r < 0)
+                        return fail(err, SYSFS_STEP_CLEAR_OVERRIDE, r, true, d.addr, "clear driver_override");
+        }
+
+        r = reread_driver(&d, cur, sizeof cur, err);
+        if (r < 0)
+                return r;
+        if (!streq(cur, driver))
+                return fail(err, SYSFS_STEP_VERIFY, cur[0] ? -EBUSY : -ENODEV, false, d.addr,
+                            "%s bound (expected %s)", cur[0] ? cur : "nothing", driver);
+        r = read_override_at(d.fd, ovr, sizeof ovr);
+        if (r < 0)
+                return fail(err, SYSFS_STEP_VERIFY, r, true, d.addr, "read driver_override");
+        if (!streq(ovr, want))
+                return fail(err, SYSFS_STEP_VERIFY, -EIO, false, d.addr, "driver_override reads %s (expected %s)",
+                            ovr[0] ? ovr : "(null)", *want ? want : "(null)");
+        return 0;
+}
+
 int sysfs_restore(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
                   const char *host_driver, SysfsError *err) {
         _cleanup_(device_done) Device d = { .fd = -1 };

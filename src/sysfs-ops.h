@@ -84,6 +84,19 @@ int sysfs_read_override(const SysfsContext *c, const PciAddress *a, char *buf, s
 int sysfs_bind_override(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
                         const char *driver, SysfsError *err);
 
+/* Gives the function back to an adopted binding, exactly as it was found:
+ * bound to `driver` (a vfio driver or pci-stub) with driver_override
+ * `override` (NULL or "": unset).  Not bound to `driver`: bound as
+ * sysfs_bind_override() does (driver_override first, so that the probe
+ * picks it whatever id tables match).  Then driver_override is set to
+ * `override` (or cleared) if it differs, and both are read back.  Nothing
+ * is written when both are as wanted.  Errors besides those of
+ * sysfs_bind_override(): SET_OVERRIDE/CLEAR_OVERRIDE with the kernel's
+ * errno, -EINVAL SET_OVERRIDE "invalid driver_override", VERIFY -EIO
+ * "driver_override reads X (expected Y)". */
+int sysfs_bind_exact(const SysfsContext *c, const PciAddress *a, uint16_t vendor, uint16_t device,
+                     const char *driver, const char *override, SysfsError *err);
+
 /* Gives the function back: clears driver_override, unbinds, drivers_probe,
  * and verifies that `host_driver` is bound (NULL/"": that no driver is);
  * if the kernel picked another driver or none, binds `host_driver` through

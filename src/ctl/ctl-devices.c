@@ -402,6 +402,32 @@ static int show_reservation(sd_bus *bus, Show *s) {
         return show_bool(s, "Assigned", "Assigned");
 }
 
+/* HostDriver, and whether it is the admin's binding that the daemon
+ * adopted (HostDriverAdopted, HostDriverOverride): "vfio-pci (the admin's
+ * binding, adopted: given back as it was, driver_override vfio-pci)". */
+static int show_host_driver(Show *s) {
+        const char *host = json_get_string(s->props, "HostDriver"),
+                   *ovr = json_get_string(s->props, "HostDriverOverride");
+        bool adopted = false;
+        int r;
+
+        if (!host)
+                return 0;
+        /* shown with HostDriver, or not at all (a daemon without them:
+         * just HostDriver) */
+        if (json_get_bool(s->props, "HostDriverAdopted", &adopted) && (r = show_use(s, "HostDriverAdopted")) < 0)
+                return r;
+        if (ovr && (r = show_use(s, "HostDriverOverride")) < 0)
+                return r;
+        if (!adopted || !ovr)
+                return show_string(s, "Host driver", "HostDriver", "none");
+        r = show_use(s, "HostDriver");
+        if (r < 0)
+                return r;
+        return show_addf(s, "Host driver", "%s (the admin's binding, adopted: given back as it was, "
+                         "driver_override %s)", *host ? host : "none", *ovr ? ovr : "unset");
+}
+
 static int show_device(sd_bus *bus, Show *s) {
         int r;
 
@@ -424,7 +450,7 @@ static int show_device(sd_bus *bus, Show *s) {
         if ((r = show_hex(s, "Class", "Class", 6)) < 0 ||
             (r = show_hex(s, "Revision", "Revision", 2)) < 0 ||
             (r = show_string(s, "Driver", "Driver", "none")) < 0 ||
-            (r = show_string(s, "Host driver", "HostDriver", "none")) < 0 ||
+            (r = show_host_driver(s)) < 0 ||
             (r = show_string(s, "Driver override", "DriverOverride", NULL)) < 0 ||
             (r = show_group(bus, s)) < 0 ||
             (r = show_optional_int(s, "NUMA node", "NUMANode")) < 0 ||

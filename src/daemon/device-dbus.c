@@ -124,6 +124,24 @@ static int property_get_host_driver(sd_bus *bus, const char *path, const char *i
         return sd_bus_message_append_basic(reply, 's', strempty(manager_host_driver(slot_manager(bus), userdata)));
 }
 
+static int property_get_host_driver_adopted(sd_bus *bus, const char *path, const char *interface,
+                                            const char *property, sd_bus_message *reply,
+                                            void *userdata, sd_bus_error *error) {
+        HostBinding hb;
+
+        manager_host_binding(slot_manager(bus), userdata, &hb);
+        return append_bool(reply, hb.adopted);
+}
+
+static int property_get_host_driver_override(sd_bus *bus, const char *path, const char *interface,
+                                             const char *property, sd_bus_message *reply,
+                                             void *userdata, sd_bus_error *error) {
+        HostBinding hb;
+
+        manager_host_binding(slot_manager(bus), userdata, &hb);
+        return sd_bus_message_append_basic(reply, 's', strempty(hb.override));
+}
+
 static int property_get_verdict(sd_bus *bus, const char *path, const char *interface,
                                 const char *property, sd_bus_message *reply,
                                 void *userdata, sd_bus_error *error) {
@@ -270,6 +288,8 @@ const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("Driver", "s", NULL, offsetof(PciDevice, driver), CHANGE),
         SD_BUS_PROPERTY("DriverOverride", "s", NULL, offsetof(PciDevice, driver_override), CHANGE),
         SD_BUS_PROPERTY("HostDriver", "s", property_get_host_driver, 0, CHANGE),
+        SD_BUS_PROPERTY("HostDriverAdopted", "b", property_get_host_driver_adopted, 0, CHANGE),
+        SD_BUS_PROPERTY("HostDriverOverride", "s", property_get_host_driver_override, 0, CHANGE),
         SD_BUS_PROPERTY("IOMMUGroup", "i", NULL, offsetof(PciDevice, iommu_group), CHANGE),
         SD_BUS_PROPERTY("NUMANode", "i", NULL, offsetof(PciDevice, numa_node), CHANGE),
         SD_BUS_PROPERTY("ResetMethods", "as", NULL, offsetof(PciDevice, reset_methods), CHANGE),
@@ -359,7 +379,8 @@ void manager_dbus_device_properties_changed(Manager *m, const PciAddress *a) {
         if (device_object_path(d, &path) < 0)
                 return (void) log_oom();
         r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device", "Driver", "DriverOverride",
-                                           "HostDriver", "IOMMUGroup", "NUMANode", "ResetMethods",
+                                           "HostDriver", "HostDriverAdopted", "HostDriverOverride", "IOMMUGroup",
+                                           "NUMANode", "ResetMethods",
                                            "PhysicalFunction", "VirtualFunctions", "Present", "Verdict", "Reasons",
                                            "ReasonsWithSeverity", NULL);
         if (r < 0)
@@ -390,7 +411,8 @@ void manager_dbus_device_verdict_changed(Manager *m, const PciAddress *a) {
         if (r >= 0)
                 r = sd_bus_emit_properties_changed(m->bus, path, "org.pciassign1.Device",
                                                    "Verdict", "Reasons", "ReasonsWithSeverity", "Reservation", "Assigned",
-                                                   "HostDriver", "Present", NULL);
+                                                   "HostDriver", "HostDriverAdopted", "HostDriverOverride",
+                                                   "Present", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit PropertiesChanged for %s: %m", d->name);
 }

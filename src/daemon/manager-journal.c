@@ -143,6 +143,7 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
                 ReservationFunction *f = reservation_find_function(res, &jf->address);
                 PciDevice *d = topology_find(m->topology, &jf->address);
                 const char *target;
+                HostBinding hb;
                 SysfsError err;
                 int r;
 
@@ -152,8 +153,10 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
                                pci_address_format(&jf->address, buf));
                         continue;
                 }
-                /* Unprepare: the one host-driver decision, as the job would have */
-                target = op == JOURNAL_PREPARE ? jf->original_driver : manager_host_driver(m, d);
+                /* Unprepare: the one host-driver decision, as the job would have;
+                 * an adopted binding goes back exactly, as in the job */
+                manager_host_binding(m, d, &hb);
+                target = op == JOURNAL_PREPARE ? jf->original_driver : hb.driver;
                 if (m->rebooted && (d->driver || !target || driver_is_ours(target))) {
                         /* the reboot undid what the operation did: what
                          * the kernel bound at boot stays (never unbound,
@@ -164,7 +167,10 @@ static void reconcile_one(Manager *m, ManagedReservation *mr) {
                                  d->driver ?: "no driver");
                         continue;
                 }
-                if (target && driver_is_ours(target))
+                if (target && hb.adopted && streq(target, hb.driver))
+                        r = sysfs_bind_exact(&m->sysfs, &f->address, f->vendor_id, f->device_id, target, hb.override,
+                                             &err);
+                else if (target && driver_is_ours(target))
                         r = sysfs_bind_override(&m->sysfs, &f->address, f->vendor_id, f->device_id, target, &err);
                 else
                         r = sysfs_restore(&m->sysfs, &f->address, f->vendor_id, f->device_id, target, &err);

@@ -9,9 +9,10 @@
  *   detach    on its vfio driver already: completed (recorded as
  *             detached, the override set); otherwise rolled back (the
  *             driver and the override it had)
- *   reattach  still on a vfio driver: rolled back (the override of the
- *             vfio driver again, as after the Detach: Reattach can be
- *             called again); otherwise completed (its host driver)
+ *   reattach  still on the vfio driver it began on: rolled back (its
+ *             driver_override as it was then: Reattach can be called
+ *             again); otherwise completed (its host driver, or an adopted
+ *             binding exactly)
  *   takeover  completed: bound to the reservation's vfio driver (no
  *             reset: its guest may run); the reservation leaves degraded
  *             if that was all that was wrong
@@ -199,8 +200,15 @@ static const char *reconcile_detach(Manager *m, const FunctionOperation *op, con
                                     int *ret) {
         if (op->target && streq(cur, op->target)) {
                 *ret = sysfs_bind_override(&m->sysfs, &op->address, op->vendor_id, op->device_id, op->target, err);
-                if (*ret >= 0 && !driver_is_ours(op->driver) &&
-                    manager_detached_record(m, &op->address, op->driver) >= 0)
+                if (*ret < 0)
+                        return "completed";
+                /* recorded as the job's end would have */
+                if (!driver_is_ours(op->driver)) {
+                        if (manager_detached_record(m, &op->address, op->driver) >= 0)
+                                (void) manager_detached_store(m);
+                } else if (driver_is_adoptable(op->driver) && !manager_find_detached(m, &op->address) &&
+                           !manager_reservation_of(m, &op->address, NULL) &&
+                           manager_detached_adopt(m, &op->address, op->driver, op->driver_override) >= 0)
                         (void) manager_detached_store(m);
                 return "completed";
         }
@@ -208,14 +216,24 @@ static const char *reconcile_detach(Manager *m, const FunctionOperation *op, con
         return "rolled back";
 }
 
-static const char *reconcile_reattach(Manager *m, const FunctionOperation *op, const char *cur, SysfsError *err,
-                                      int *ret) {
-        if (driver_is_ours(cur)) {
-                /* as Detach left it: the vfio driver's override again */
-                *ret = sysfs_write_override(&m->sysfs, &op->address, op->vendor_id, op->device_id, cur, err);
+static const char *reconcile_reattach(Manager *m, const FunctionOperation *op, PciDevice *d, const char *cur,
+                                      SysfsError *err, int *ret) {
+        HostBinding hb;
+
+        if (streq(cur, strempty(op->driver)) && driver_is_ours(cur)) {
+                /* where Detach left it: its override as it was then
+                 * (nothing unbinds a vfio driver); Reattach can be called
+                 * again */
+                *ret = sysfs_write_override(&m->sysfs, &op->address, op->vendor_id, op->device_id,
+                                            op->driver_override, err);
                 return "rolled back";
         }
-        if (op->reprobe)
+        manager_host_binding(m, d, &hb);
+        if (hb.adopted && op->target && streq_ptr(hb.driver, op->target))
+                /* the admin's binding, exactly */
+                *ret = sysfs_bind_exact(&m->sysfs, &op->address, op->vendor_id, op->device_id, op->target,
+                                        hb.override, err);
+        else if (op->reprobe)
                 *ret = sysfs_reprobe(&m->sysfs, &op->address, op->vendor_id, op->device_id, NULL, 0, err);
         else
                 *ret = sysfs_restore(&m->sysfs, &op->address, op->vendor_id, op->device_id, op->target, err);
@@ -275,7 +293,7 @@ int manager_operations_reconcile(Manager *m) {
                 (void) sysfs_read_driver(&m->sysfs, &op->address, cur, sizeof cur);
                 switch (op->kind) {
                 case FUNCTION_OP_DETACH:   how = reconcile_detach(m, op, cur, &err, &r); break;
-                case FUNCTION_OP_REATTACH: how = reconcile_reattach(m, op, cur, &err, &r); break;
+                case FUNCTION_OP_REATTACH: how = reconcile_reattach(m, op, d, cur, &err, &r); break;
                 default:                   how = reconcile_takeover(m, op, &err, &r, &mr); break;
                 }
                 refresh(m, d);

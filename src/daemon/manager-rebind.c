@@ -41,6 +41,10 @@ int manager_detached_record(Manager *m, const PciAddress *a, const char *host_dr
         return detached_add(&m->detached, &m->n_detached, a, host_driver);
 }
 
+int manager_detached_adopt(Manager *m, const PciAddress *a, const char *driver, const char *override) {
+        return detached_adopt(&m->detached, &m->n_detached, a, driver, override);
+}
+
 void manager_detached_free_all(Manager *m) {
         detached_free(m->detached, m->n_detached);
         m->detached = NULL;
@@ -309,9 +313,16 @@ static void job_done(Job *j, int result) {
         } else if (rj->kind == REBIND_DETACH && !rj->error_name) {
                 RebindFunction *f = &rj->functions[0];
                 /* Record where it came from: a host driver, or none.  One
-                 * that was on our drivers already keeps an earlier record,
-                 * or gets none (Reattach then lets the kernel choose). */
+                 * that was on our drivers already keeps an earlier record;
+                 * without one, and unreserved (a reservation has its own),
+                 * it is the admin's binding: adopted, for Reattach to
+                 * give back exactly. */
                 if (!driver_is_ours(f->before) && manager_detached_record(m, &f->address, f->before[0] ? f->before : NULL) >= 0)
+                        (void) manager_detached_store(m);
+                else if (driver_is_adoptable(f->before) && !manager_find_detached(m, &f->address) &&
+                         !manager_reservation_of(m, &f->address, NULL) &&
+                         manager_detached_adopt(m, &f->address, f->before,
+                                                driver_name_is_valid(f->override_before) ? f->override_before : NULL) >= 0)
                         (void) manager_detached_store(m);
         } else if (rj->kind == REBIND_REATTACH && !rj->error_name) {
                 manager_detached_forget(m, &rj->functions[0].address);
@@ -456,12 +467,17 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
         for (size_t i = 0; i < res->n_functions; i++) {
                 ReservationFunction *f = &res->functions[i];
                 PciDevice *d = topology_find(m->topology, &f->address);
+                HostBinding hb;
 
                 if (!d)
                         continue;
                 /* the one host-driver decision (manager_host_driver()):
                  * where Unprepare, Release and a rollback give it back */
-                r = rebind_function_init(&rj->functions[rj->n++], d, manager_host_driver(m, d), false);
+                manager_host_binding(m, d, &hb);
+                r = rebind_function_init(&rj->functions[rj->n], d, hb.driver, false);
+                if (r >= 0)
+                        r = rebind_function_adopt(&rj->functions[rj->n], &hb);
+                rj->n++;
                 if (r < 0) {
                         rebind_job_free(rj);
                         return r;
@@ -519,6 +535,12 @@ static int single_job(Manager *m, RebindKind kind, const PciDevice *d, const cha
                 return -ENOMEM;
         }
         r = rebind_function_init(&rj->functions[0], d, host_driver, reprobe);
+        if (r >= 0 && kind == REBIND_REATTACH) {
+                HostBinding hb;
+
+                manager_host_binding(m, d, &hb);
+                r = rebind_function_adopt(&rj->functions[0], &hb);
+        }
         if (r < 0) {
                 rebind_job_free(rj);
                 return r;

@@ -532,6 +532,29 @@ static void list_append(char *buf, size_t size, const char *s) {
         strcat(buf, s);
 }
 
+/* A function on a vfio driver or pci-stub at Reserve (an admin's driverctl
+ * override, vfio-pci.ids= or pci-stub.ids= at boot) is adopted: it is
+ * given back to that binding, driver_override as it was, never to a host
+ * driver.  The override is read now (changing it makes no uevent). */
+static int adopt_binding(Manager *m, const PciDevice *d, ReservationFunction *f) {
+        char ovr[128] = "";
+
+        if (m->sysfs.root_fd < 0 || sysfs_read_override(&m->sysfs, &d->address, ovr, sizeof ovr) < 0)
+                snprintf(ovr, sizeof ovr, "%s", strempty(d->driver_override));
+        f->host_driver = strdup(d->driver);
+        if (!f->host_driver)
+                return -ENOMEM;
+        f->adopted = true;
+        if (ovr[0] && !driver_name_is_valid(ovr))
+                log_warning("%s: its driver_override is not a driver name; giving it back to %s will clear it.",
+                            d->name, d->driver);
+        else if (ovr[0] && !(f->host_override = strdup(ovr)))
+                return -ENOMEM;
+        log_info("%s is on %s%s%s%s: the admin's binding, adopted (it is given back so).", d->name, d->driver,
+                 f->host_override ? " (driver_override " : " (no driver_override", strempty(f->host_override), ")");
+        return 0;
+}
+
 /* NotAssignable (an error already set, returned) if a's verdict for owner
  * is not-assignable, naming its blocking reasons; 0 if it is assignable. */
 static int refuse_not_assignable(Manager *m, const PciAddress *a, const char *owner, sd_bus_error *error) {
@@ -659,6 +682,11 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
                         f->host_driver = strdup(host);
                         if (!f->host_driver)
                                 return -ENOMEM;
+                } else if (driver_is_adoptable(d->driver) && !manager_find_detached(m, &f->address)) {
+                        /* (one that Detach() put there keeps Detach()'s record) */
+                        r = adopt_binding(m, d, f);
+                        if (r < 0)
+                                return r;
                 }
         }
 

@@ -520,18 +520,29 @@ int manager_startup_ready(Manager *m) {
         return 0;
 }
 
-const char *manager_host_driver(Manager *m, const PciDevice *d) {
+void manager_host_binding(Manager *m, const PciDevice *d, HostBinding *ret) {
         ReservationFunction *f = NULL;
         const DetachedFunction *df;
 
-        if (manager_reservation_of(m, &d->address, &f) && f->host_driver)
-                return f->host_driver;
+        *ret = (HostBinding) {};
+        if (manager_reservation_of(m, &d->address, &f) && f->host_driver) {
+                *ret = (HostBinding) { f->host_driver, f->adopted, f->adopted ? f->host_override : NULL };
+                return;
+        }
         df = manager_find_detached(m, &d->address);
-        if (df)
-                return df->host_driver;
+        if (df) {
+                *ret = (HostBinding) { df->host_driver, df->adopted, df->adopted ? df->host_override : NULL };
+                return;
+        }
         if (d->driver && !pci_driver_is_vfio(d->driver) && !streq(d->driver, "pci-stub"))
-                return d->driver;
-        return NULL;
+                ret->driver = d->driver;
+}
+
+const char *manager_host_driver(Manager *m, const PciDevice *d) {
+        HostBinding hb;
+
+        manager_host_binding(m, d, &hb);
+        return hb.driver;
 }
 
 /* The device view of describe_device() plus what the daemon knows:
@@ -540,6 +551,7 @@ static json_object *describe_device_full(Manager *m, const PciDevice *d) {
         json_object *o = describe_device(d);
         ReservationFunction *f = NULL;
         ManagedReservation *mr;
+        HostBinding hb;
         Verdict v = {};
         bool have_verdict;
 
@@ -547,8 +559,10 @@ static json_object *describe_device_full(Manager *m, const PciDevice *d) {
                 return NULL;
         mr = manager_reservation_of(m, &d->address, &f);
         have_verdict = manager_verdict(m, &d->address, "", &v) >= 0;
-        describe_device_state(o, !d->missing, manager_host_driver(m, d), mr ? mr->data->id : NULL, f && f->assigned,
+        manager_host_binding(m, d, &hb);
+        describe_device_state(o, !d->missing, hb.driver, mr ? mr->data->id : NULL, f && f->assigned,
                               have_verdict ? &v : NULL);
+        describe_device_adoption(o, hb.adopted, hb.override);
         if (have_verdict)
                 verdict_done(&v);
         return o;

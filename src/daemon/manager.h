@@ -295,6 +295,17 @@ const char *manager_host_driver(Manager *m, const PciDevice *d);
 void manager_reapply_job_done(Manager *m, ManagedReservation *mr, bool ok);
 /* manager_rebind_function() for that: counted in startup_reapplies */
 int manager_reapply_function(Manager *m, ManagedReservation *mr, const PciDevice *d, bool may_reset);
+/* The same decision with what adoption adds: a function that was on a
+ * vfio driver or pci-stub when it was reserved (or detached by Detach())
+ * is "adopted": driver is that binding, the admin's, given back exactly
+ * with override (the driver_override it had; NULL: unset), never handed
+ * to a host driver.  Pointers into the records, valid until they change. */
+typedef struct HostBinding {
+        const char *driver;        /* manager_host_driver() */
+        bool adopted;
+        const char *override;      /* adopted only */
+} HostBinding;
+void manager_host_binding(Manager *m, const PciDevice *d, HostBinding *ret);
 
 /* Binds one function of a prepared reservation back to its vfio driver
  * (a host driver took it, or it came back), through the job queue; it is

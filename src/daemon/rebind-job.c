@@ -20,8 +20,10 @@ const char *const rebind_kind_names[_REBIND_KIND_MAX] = {
 RebindJob *rebind_job_free(RebindJob *rj) {
         if (!rj)
                 return NULL;
-        for (size_t i = 0; i < rj->n; i++)
+        for (size_t i = 0; i < rj->n; i++) {
                 free(rj->functions[i].host_driver);
+                free(rj->functions[i].host_override);
+        }
         free(rj->functions);
         free(rj->driver);
         sd_event_source_disable_unref(rj->deadline);
@@ -80,6 +82,15 @@ int rebind_function_init(RebindFunction *f, const PciDevice *d, const char *host
         f->has_reset = d->has_reset;
         f->reprobe = reprobe;
         if (host_driver && !(f->host_driver = strdup(host_driver)))
+                return -ENOMEM;
+        return 0;
+}
+
+int rebind_function_adopt(RebindFunction *f, const HostBinding *hb) {
+        if (!hb->adopted || !hb->driver || !streq_ptr(hb->driver, f->host_driver))
+                return 0;
+        f->adopted = true;
+        if (hb->override && !(f->host_override = strdup(hb->override)))
                 return -ENOMEM;
         return 0;
 }

@@ -38,6 +38,10 @@ typedef struct RebindFunction {
         bool has_reset;
         char *host_driver;           /* to give it back to; NULL: none */
         bool reprobe;                /* host driver unknown: let the kernel choose */
+        /* host_driver is an adopted binding (manager_host_binding()):
+         * given back to it with this driver_override (NULL: unset) */
+        bool adopted;
+        char *host_override;
         char before[DRIVER_BUF];     /* bound when the job began ("" none) */
         char override_before[DRIVER_BUF];  /* its driver_override then ("" none) */
         char after[DRIVER_BUF];      /* bound when it ended */
@@ -80,6 +84,8 @@ static inline bool driver_is_ours(const char *drv) {
 
 RebindJob *rebind_job_free(RebindJob *rj);
 int rebind_function_init(RebindFunction *f, const PciDevice *d, const char *host_driver, bool reprobe);
+/* Marks f's host_driver as adopted when hb says so (override copied). */
+int rebind_function_adopt(RebindFunction *f, const HostBinding *hb);
 /* Appends to a NUL-terminated text buffer, cutting at its size */
 void rebind_append(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
 /* The job's error: the first one set is the one that counts */
@@ -104,6 +110,7 @@ void manager_operation_end(Manager *m, RebindJob *rj);
 /* Manager.Detach's records (manager-rebind.c over detached-store.c) */
 void manager_detached_forget(Manager *m, const PciAddress *a);
 int manager_detached_record(Manager *m, const PciAddress *a, const char *host_driver);
+int manager_detached_adopt(Manager *m, const PciAddress *a, const char *driver, const char *override);
 void manager_detached_free_all(Manager *m);
 /* Writes detached.json (a warning when it cannot) */
 int manager_detached_store(Manager *m);

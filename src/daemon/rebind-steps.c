@@ -58,12 +58,23 @@ static int bind_vfio(RebindJob *rj, RebindFunction *f, const char *driver, Sysfs
         return r;
 }
 
-/* Gives f back to `target` (a host driver, none, or one of ours). */
+/* Gives f back to `target` (a host driver, none, or one of ours; its
+ * adopted binding exactly, driver_override included). */
 static int give_back(RebindJob *rj, RebindFunction *f, const char *target, bool reprobe, SysfsError *err) {
         Manager *m = rj->manager;
         char cur[DRIVER_BUF] = "";
         int r;
 
+        if (target && f->adopted && streq_ptr(target, f->host_driver)) {
+                (void) sysfs_read_driver(&m->sysfs, &f->address, cur, sizeof cur);
+                rebind_progress(rj, "give %s back to %s, the admin's binding (driver_override %s)", f->name, target,
+                                f->host_override ?: "unset");
+                f->touched = true;
+                __atomic_store_n(&rj->blocked_on_vfio, driver_is_ours(cur) && !streq(cur, target), __ATOMIC_RELAXED);
+                r = sysfs_bind_exact(&m->sysfs, &f->address, f->vendor, f->device, target, f->host_override, err);
+                __atomic_store_n(&rj->blocked_on_vfio, 0, __ATOMIC_RELAXED);
+                return r;
+        }
         if (target && driver_is_ours(target)) {
                 f->touched = true;
                 rebind_progress(rj, "bind %s to %s again", f->name, target);

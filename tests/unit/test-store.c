@@ -153,6 +153,8 @@ static void assert_reservation_equal(const Reservation *a, const Reservation *b)
                 g_assert_cmpuint(x->device_id, ==, y->device_id);
                 g_assert_cmpint(x->has_dsn, ==, y->has_dsn);
                 g_assert_cmpuint(x->dsn, ==, y->dsn);
+                g_assert_cmpint(x->adopted, ==, y->adopted);
+                g_assert_cmpstr(x->host_override, ==, y->host_override);
         }
         assert_journal_equal(a->journal, b->journal);
 }
@@ -550,11 +552,11 @@ static void test_truncated(void) {
 
 static void test_future_format_parse(void) {
         static const char *const future[] = {
-                /* format 2 is known (store.h): the first unknown one is 3 */
-                "{\"format\":3}",
-                "{\"format\":3,\"reservations\":\"a different shape\",\"whatever\":[1,2,3]}",
+                /* format 3 is known (store.h): the first unknown one is 4 */
+                "{\"format\":4}",
+                "{\"format\":4,\"reservations\":\"a different shape\",\"whatever\":[1,2,3]}",
                 "{\"format\":18446744073709551615}",
-                "{\"next_id\":\"x\",\"format\":3}",
+                "{\"next_id\":\"x\",\"format\":4}",
         };
         g_autofree char *text = NULL;
         size_t len;
@@ -1308,6 +1310,113 @@ static void test_format2_refused(void) {
         }
 }
 
+/* Format 3: a function adopted on a vfio driver or pci-stub (the admin's
+ * binding) keeps "adopted" and its driver_override through a save and a
+ * load; without one the writer stays at format 2 or 1. */
+static void test_format3(void) {
+        StoreData d = { .next_id = 3 }, back = {};
+        Reservation *a;
+        ReservationFunction *f;
+        PciAddress pa;
+        g_autofree char *text = NULL, *text2 = NULL, *text1 = NULL;
+
+        a = make_reservation("r1", "vm1", 1000, true, RESERVATION_RESERVED, 1, NULL);
+        add_function(a, "0000:0b:00.0", true, "vfio-pci", 0x8086, 0x10d3, false, 0);
+        add_function(a, "0000:0b:00.1", false, "pci-stub", 0x8086, 0x10d3, false, 0);
+        add_function(a, "0000:02:00.0", true, "e1000e", 0x8086, 0x10d3, false, 0);
+        pa = addr("0000:0b:00.0");
+        f = reservation_find_function(a, &pa);
+        f->adopted = true;
+        f->host_override = g_strdup("vfio-pci");
+        pa = addr("0000:0b:00.1");
+        reservation_find_function(a, &pa)->adopted = true;      /* pci-stub.ids=: no override */
+        store_push(&d, a);
+
+        text = store_format(&d);
+        g_assert_nonnull(strstr(text, "\"format\": 3,"));
+        g_assert_nonnull(strstr(text, "\"adopted\": true,\n"));
+        g_assert_nonnull(strstr(text, "\"host_override\": \"vfio-pci\"\n"));
+        g_assert_null(strstr(text, "\"adopted\": false"));
+        g_assert_cmpint(store_parse(text, strlen(text), &back), ==, 0);
+        assert_store_equal(&d, &back);
+        g_assert_true(back.reservations[0]->functions[1].adopted);        /* 0b:00.0 */
+        g_assert_cmpstr(back.reservations[0]->functions[1].host_override, ==, "vfio-pci");
+        g_assert_true(back.reservations[0]->functions[2].adopted);        /* 0b:00.1 */
+        g_assert_null(back.reservations[0]->functions[2].host_override);
+        g_assert_false(back.reservations[0]->functions[0].adopted);       /* 02:00.0 */
+        text2 = store_format(&back);
+        g_assert_cmpstr(text2, ==, text);
+        store_data_done(&back);
+
+        /* adoption gone: format 1 again, which an older daemon reads */
+        for (size_t i = 0; i < a->n_functions; i++) {
+                a->functions[i].adopted = false;
+                g_clear_pointer(&a->functions[i].host_override, g_free);
+        }
+        text1 = store_format(&d);
+        g_assert_nonnull(strstr(text1, "\"format\": 1,"));
+        g_assert_null(strstr(text1, "adopted"));
+        g_assert_null(strstr(text1, "host_override"));
+        store_data_done(&d);
+}
+
+static void test_format3_refused(void) {
+        static const char *const head = "{\"format\":3,\"next_id\":2,\"reservations\":[{\"id\":\"r1\",\"owner\":\"x\","
+                                        "\"owner_uid\":0,\"persistent\":true,\"driver\":\"vfio-pci\","
+                                        "\"state\":\"reserved\",\"created_usec\":0,\"last_error\":null,"
+                                        "\"functions\":[{\"address\":\"0000:00:03.0\",\"assigned\":true,"
+                                        "\"vendor_id\":1,\"device_id\":2,";
+        static const struct {
+                int format;
+                const char *tail;
+                int expect;
+        } cases[] = {
+                /* an older file without the keys */
+                { 3, "\"host_driver\":\"e1000e\"}]}]}", 0 },
+                { 1, "\"host_driver\":\"vfio-pci\"}]}]}", 0 },
+                /* adopted, with and without an override */
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":true,\"host_override\":\"vfio-pci\"}]}]}", 0 },
+                { 3, "\"host_driver\":\"pci-stub\",\"adopted\":true}]}]}", 0 },
+                { 3, "\"host_driver\":\"mlx5_vfio_pci\",\"adopted\":true,\"host_override\":\"mlx5_vfio_pci\"}]}]}", 0 },
+                { 3, "\"host_driver\":\"pci-stub\",\"adopted\":false}]}]}", 0 },
+                /* wrong types */
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":\"yes\"}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":1}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":null}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":true,\"host_override\":null}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":true,\"host_override\":7}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":true,\"host_override\":\"\"}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":true,\"host_override\":\"../x\"}]}]}", -EBADMSG },
+                /* an override only with adoption; adoption only of ours */
+                { 3, "\"host_driver\":\"vfio-pci\",\"host_override\":\"vfio-pci\"}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"vfio-pci\",\"adopted\":false,\"host_override\":\"vfio-pci\"}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":\"e1000e\",\"adopted\":true}]}]}", -EBADMSG },
+                { 3, "\"host_driver\":null,\"adopted\":true}]}]}", -EBADMSG },
+                /* formats 1 and 2 know neither key */
+                { 2, "\"host_driver\":\"vfio-pci\",\"adopted\":true}]}]}", -EBADMSG },
+                { 1, "\"host_driver\":\"pci-stub\",\"adopted\":true}]}]}", -EBADMSG },
+                { 2, "\"host_driver\":\"vfio-pci\",\"adopted\":true,\"host_override\":\"vfio-pci\"}]}]}", -EBADMSG },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree gchar *t = g_strdup_printf("%s%s", head, cases[i].tail);
+                StoreData d = {};
+                int r;
+
+                t[10] = (char) ('0' + cases[i].format);   /* {"format":N */
+                r = store_parse(t, strlen(t), &d);
+                if (r != cases[i].expect)
+                        g_error("case %zu: %s: got %d, expected %d", i, t, r, cases[i].expect);
+                if (r == 0) {
+                        const ReservationFunction *f = &d.reservations[0]->functions[0];
+
+                        g_assert_cmpint(f->adopted, ==, strstr(t, "\"adopted\":true") != NULL);
+                        g_assert_cmpint(f->host_override != NULL, ==, strstr(t, "host_override") != NULL);
+                }
+                store_data_done(&d);
+        }
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/reservation/owner", test_owner);
@@ -1330,5 +1439,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/reservation/bus-names", test_bus_names);
         g_test_add_func("/store/format2", test_format2);
         g_test_add_func("/store/format2-refused", test_format2_refused);
+        g_test_add_func("/store/format3", test_format3);
+        g_test_add_func("/store/format3-refused", test_format3_refused);
         return g_test_run();
 }

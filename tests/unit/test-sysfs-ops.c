@@ -564,6 +564,83 @@ static void test_reset_methods_disabled(Fixture *f, gconstpointer data) {
                      "0000:00:02.0: reset: Inappropriate ioctl for device");
 }
 
+/* ---- giving back an adopted binding exactly (sysfs_bind_exact) ---- */
+
+static int exact_e1000e(Fixture *f, const char *a, const char *driver, const char *override) {
+        PciAddress pa = addr(a);
+        return sysfs_bind_exact(&f->ctx, &pa, E1000E_VENDOR, E1000E_DEVICE, driver, override, &f->err);
+}
+
+/* As found is as wanted: nothing is written, whether the override names
+ * the driver (driverctl) or is unset (vfio-pci.ids=). */
+static void test_exact_as_found(Fixture *f, gconstpointer data) {
+        (void) data;
+        g_assert_cmpint(bind_e1000e(f, "0000:00:02.0", "vfio-pci"), ==, 0);
+        fk_log_clear(f->root);
+        g_assert_cmpint(exact_e1000e(f, "0000:00:02.0", "vfio-pci", "vfio-pci"), ==, 0);
+        g_assert_cmpint(f->err.error, ==, 0);
+        assert_log(f, "");
+        assert_override(f, "0000:00:02.0", "vfio-pci\n");
+
+        /* the override is put back as it was: unset */
+        g_assert_cmpint(exact_e1000e(f, "0000:00:02.0", "vfio-pci", NULL), ==, 0);
+        assert_log(f, "override 0000:00:02.0 \"\\n\" ok\n");
+        assert_driver(f, "0000:00:02.0", "vfio-pci");
+        assert_override(f, "0000:00:02.0", "(null)\n");
+        fk_log_clear(f->root);
+        g_assert_cmpint(exact_e1000e(f, "0000:00:02.0", "vfio-pci", ""), ==, 0);
+        assert_log(f, "");
+}
+
+/* pci-stub without an override (pci-stub.ids= at boot), now on vfio-pci:
+ * bound through its override (so that the probe picks it), then the
+ * override cleared as it was. */
+static void test_exact_pci_stub(Fixture *f, gconstpointer data) {
+        (void) data;
+        g_assert_cmpint(bind_e1000e(f, "0000:00:02.0", "vfio-pci"), ==, 0);
+        fk_log_clear(f->root);
+        g_assert_cmpint(exact_e1000e(f, "0000:00:02.0", "pci-stub", NULL), ==, 0);
+        assert_driver(f, "0000:00:02.0", "pci-stub");
+        assert_override(f, "0000:00:02.0", "(null)\n");
+        g_assert_false(fk_driver_has_link(f->root, "vfio-pci", "0000:00:02.0"));
+        assert_log(f, "override 0000:00:02.0 \"pci-stub\" ok\n"
+                      "unbind vfio-pci \"0000:00:02.0\" ok\n"
+                      "probe drivers_probe \"0000:00:02.0\" ok\n"
+                      "override 0000:00:02.0 \"\\n\" ok\n");
+
+        /* and back to vfio-pci with its override, from a host driver too */
+        g_assert_cmpint(restore_e1000e(f, "0000:00:02.0", "e1000e"), ==, 0);
+        fk_log_clear(f->root);
+        g_assert_cmpint(exact_e1000e(f, "0000:00:02.0", "vfio-pci", "vfio-pci"), ==, 0);
+        assert_driver(f, "0000:00:02.0", "vfio-pci");
+        assert_override(f, "0000:00:02.0", "vfio-pci\n");
+        assert_log(f, "override 0000:00:02.0 \"vfio-pci\" ok\n"
+                      "unbind e1000e \"0000:00:02.0\" ok\n"
+                      "probe drivers_probe \"0000:00:02.0\" ok\n");
+}
+
+static void test_exact_fails(Fixture *f, gconstpointer data) {
+        (void) data;
+        g_assert_cmpint(bind_e1000e(f, "0000:00:02.0", "vfio-pci"), ==, 0);
+        assert_error(f, exact_e1000e(f, "0000:00:02.0", "vfio-pci", "a/b"), EINVAL, SYSFS_STEP_SET_OVERRIDE,
+                     "0000:00:02.0: invalid driver_override");
+        assert_error(f, exact_e1000e(f, "0000:00:02.0", "../x", NULL), EINVAL, SYSFS_STEP_SET_OVERRIDE,
+                     "0000:00:02.0: invalid driver name");
+        g_setenv("FAKEKERNEL_FAIL", "override@:0000:00:02.0:EIO", TRUE);
+        assert_error(f, exact_e1000e(f, "0000:00:02.0", "vfio-pci", NULL), EIO, SYSFS_STEP_CLEAR_OVERRIDE,
+                     "0000:00:02.0: clear driver_override: Input/output error");
+        assert_override(f, "0000:00:02.0", "vfio-pci\n");
+        g_setenv("FAKEKERNEL_FAIL", "override@pci-stub:0000:00:02.0:EPERM", TRUE);
+        assert_error(f, exact_e1000e(f, "0000:00:02.0", "pci-stub", NULL), EPERM, SYSFS_STEP_SET_OVERRIDE,
+                     "0000:00:02.0: set driver_override to pci-stub: Operation not permitted");
+        assert_driver(f, "0000:00:02.0", "vfio-pci");
+        g_setenv("FAKEKERNEL_FAIL", "probe-nothing:0000:00:02.0", TRUE);
+        assert_error(f, exact_e1000e(f, "0000:00:02.0", "pci-stub", NULL), ENODEV, SYSFS_STEP_VERIFY,
+                     "0000:00:02.0: drivers_probe bound nothing (expected pci-stub)");
+        g_unsetenv("FAKEKERNEL_FAIL");
+        assert_driver(f, "0000:00:02.0", "");
+}
+
 static void add(const char *name, void (*fn)(Fixture *, gconstpointer)) {
         g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown);
 }
@@ -607,6 +684,9 @@ int main(int argc, char **argv) {
         add("/sysfs-ops/threads", test_threads);
         add("/sysfs-ops/reset", test_reset);
         add("/sysfs-ops/reset-methods-disabled", test_reset_methods_disabled);
+        add("/sysfs-ops/exact/as-found", test_exact_as_found);
+        add("/sysfs-ops/exact/pci-stub", test_exact_pci_stub);
+        add("/sysfs-ops/exact/fails", test_exact_fails);
 
         return g_test_run();
 }

@@ -36,13 +36,19 @@
 #     builds), the next start rolls back / completes; boot re-prepare of a
 #     "prepared" reservation whose functions were given back by hand, before
 #     the bus name is taken.
+#  9. Adoption (issue 16 item 5): before the first daemon start, 08:00.0 is
+#     bound to vfio-pci as driverctl does (driver_override, unbind,
+#     drivers_probe) and 09:00.0 to pci-stub as pci-stub.ids= leaves it (no
+#     override); Reserve/Prepare/Unprepare/Release and Detach/Reattach end
+#     with both exactly as they began (driver and driver_override), e1000e
+#     never probing them; HostDriverAdopted/HostDriverOverride and `show`.
 # Timings of every call are printed as indented "    timing: ..." lines (wall
 # time around the client), and at the end as "    timing(bus): ..." lines
 # (call to reply as the bus saw them, guest/call_times.py).
-# About 4 minutes under TCG with udevd running on an idle 2-core host (6
+# About 5 minutes under TCG with udevd running on an idle 2-core host (7
 # daemon starts, a 12 s VFIO hold, every client run costs ~0.3-0.7 s), more
 # than run-test.sh's default; twice that when the host is busy:
-# vm-timeout: 600
+# vm-timeout: 720
 #   params (from the host, /vmout/params.sh): BUILD_DIR, SRC_DIR
 . /vmtest/guest/lib.sh
 G=/vmtest/guest
@@ -61,6 +67,7 @@ PF=0000:01:00.0; VF=0000:01:00.1          # nvme PF (2 VFs), VF
 BR=0000:04:00.0; LA=0000:05:01.0; LB=0000:05:02.0   # pcie-pci-bridge + 2 e1000
 RCIEP=0000:00:03.0                        # e1000e RCiEP, own group
 SW=0000:0a:00.0                           # e1000e behind the x-speed=2_5 root port
+AD=0000:08:00.0; AS=0000:09:00.0          # e1000e behind the switch: the admin's vfio-pci / pci-stub
 
 note() { echo "    $*"; }
 # has TEXT REGEX: a line of TEXT matches the extended REGEX
@@ -267,7 +274,28 @@ t0=$(now_ms)
 echo 2 > $P/$PF/sriov_numvfs
 check "2 VFs on $PF, $VF driverless ($(( $(now_ms) - t0 )) ms)" test -e $P/$VF -a -z "$(drv $VF)"
 
-for a in $MA $MB $RP $PF $VF $BR $LA $LB $RCIEP $SW; do
+# the admin's bindings, before the daemon ever starts (section 9): $AD to
+# vfio-pci the way driverctl does it, $AS to pci-stub the way
+# pci-stub.ids= leaves it (bound, no driver_override)
+echo vfio-pci > $P/$AD/driver_override
+[ -n "$(drv $AD)" ] && echo $AD > $P/$AD/driver/unbind
+echo $AD > /sys/bus/pci/drivers_probe
+check "$AD on vfio-pci by the admin's override ($(drv $AD), override $(ovr $AD))" \
+    test "$(drv $AD)" = vfio-pci -a "$(ovr $AD)" = vfio-pci
+STUB=no
+if modprobe pci-stub 2> /dev/null || [ -d /sys/bus/pci/drivers/pci-stub ]; then
+    echo pci-stub > $P/$AS/driver_override
+    [ -n "$(drv $AS)" ] && echo $AS > $P/$AS/driver/unbind
+    echo $AS > /sys/bus/pci/drivers_probe
+    echo > $P/$AS/driver_override
+    check "$AS on pci-stub, no driver_override ($(drv $AS), override '$(ovr $AS)')" \
+        test "$(drv $AS)" = pci-stub -a "$(ovr $AS)" = "(null)"
+    [ "$(drv $AS)" = pci-stub ] && STUB=yes
+else
+    note "pci-stub is not available in this kernel: $AS stays on $(drv $AS)"
+fi
+E1000E_AD0=$(dmesg | grep -c "e1000e $AD")
+for a in $MA $MB $RP $PF $VF $BR $LA $LB $RCIEP $SW $AD $AS; do
     note "$a: driver=$(drv $a) group=$(grp $a) reset_method='$(attr $a reset_method)'" \
          "reset file: $([ -e $P/$a/reset ] && echo yes || echo no) net: $(netifs $a)"
 done
@@ -700,6 +728,56 @@ check "when org.pciassign1 appeared, both were on vfio-pci already: $(cat /tmp/a
 check_drivers "after start: re-bound to vfio-pci" vfio-pci $MA $MB
 check "State of $R1 is prepared" test "$(rstate $R1)" = prepared
 pkill -P $WPID 2> /dev/null; kill $WPID 2> /dev/null
+
+# --- 9. adoption: the admin's bindings are given back exactly --------------------------
+section "9. adoption: $AD on vfio-pci (override), $AS on pci-stub (no override)"
+ADS=$AD; [ $STUB = yes ] && ADS="$AD $AS"
+bind_of() { echo "$(drv $1) $(ovr $1)"; }
+AD_BEFORE=$(bind_of $AD); AS_BEFORE=$(bind_of $AS)
+check "$AD is still as the admin left it after the daemon's starts ($AD_BEFORE)" test "$AD_BEFORE" = "vfio-pci vfio-pci"
+check "Device.HostDriverAdopted of the unreserved $AD is false" test "$(dprop $AD HostDriverAdopted)" = false
+reserve vm9 $ADS; R9=$RID
+check "Device.HostDriver of $AD is vfio-pci" test "$(dprop $AD HostDriver)" = vfio-pci
+check "Device.HostDriverAdopted of $AD is true" test "$(dprop $AD HostDriverAdopted)" = true
+check "Device.HostDriverOverride of $AD is vfio-pci" test "$(dprop $AD HostDriverOverride)" = vfio-pci
+if [ $STUB = yes ]; then
+    check "Device.HostDriver of $AS is pci-stub, adopted, no override" \
+        test "$(dprop $AS HostDriver) $(dprop $AS HostDriverAdopted) '$(dprop $AS HostDriverOverride)'" = "pci-stub true ''"
+fi
+timed timeout 60 $CTL show $AD
+has "$COUT" "Host driver: vfio-pci \(the admin's binding, adopted: given back as it was, driver_override vfio-pci\)" \
+    && ok "pci-assignctl show $AD: $(grep 'Host driver' <<< "$COUT" | sed 's/^ *//')" \
+    || fail "pci-assignctl show $AD says the admin's binding: $(grep 'Host driver' <<< "$COUT")"
+has "$(cat $STATE)" '"adopted": true' && ok "state.json records the adoption" || fail "state.json records the adoption"
+rcall $R9 Prepare; expect_ok "Prepare $R9 ($ADS)"; ctime "Prepare $R9 (adopted)"
+check_drivers "prepared: on vfio-pci" vfio-pci $ADS
+check "/dev/vfio/$(grp $AD) exists" test -e /dev/vfio/$(grp $AD)
+check "State of $R9 is prepared" test "$(rstate $R9)" = prepared
+rcall $R9 Unprepare; expect_ok "Unprepare $R9"; ctime "Unprepare $R9 (adopted)"
+check "after Unprepare: $AD as it began ($(bind_of $AD))" test "$(bind_of $AD)" = "$AD_BEFORE"
+[ $STUB = yes ] && check "after Unprepare: $AS as it began ($(bind_of $AS))" test "$(bind_of $AS)" = "$AS_BEFORE"
+check "State of $R9 is reserved" test "$(rstate $R9)" = reserved
+# a restart in between: the record survives
+rcall $R9 Prepare; expect_ok "Prepare $R9 again"
+stop_daemon
+start_daemon -- --job-timeout=5
+check "after a restart, Device.HostDriverAdopted of $AD is still true" test "$(dprop $AD HostDriverAdopted)" = true
+rcall $R9 Release; expect_ok "Release of the prepared $R9"
+check "after Release: $AD as it began ($(bind_of $AD))" test "$(bind_of $AD)" = "$AD_BEFORE"
+[ $STUB = yes ] && check "after Release: $AS as it began ($(bind_of $AS))" test "$(bind_of $AS)" = "$AS_BEFORE"
+check "Device.HostDriverAdopted of the released $AD is false" test "$(dprop $AD HostDriverAdopted)" = false
+# Detach/Reattach outside a reservation
+for a in $ADS; do
+    before=$(bind_of $a)
+    timed timeout 90 $CTL detach $a; expect_ok "pci-assignctl detach $a (on $before)"
+    check_drivers "$a detached" vfio-pci $a
+    check "Device.HostDriverAdopted of the detached $a is true" test "$(dprop $a HostDriverAdopted)" = true
+    timed timeout 90 $CTL reattach $a; expect_ok "pci-assignctl reattach $a"
+    check "after Reattach: $a as it began ($(bind_of $a))" test "$(bind_of $a)" = "$before"
+done
+n=$(dmesg | grep -c "e1000e $AD")
+check "e1000e never probed $AD after the admin's bind ($n kernel log lines, $E1000E_AD0 before)" test "$n" = "$E1000E_AD0"
+check "no network interface on $AD ($(netifs $AD))" test -z "$(netifs $AD)"
 
 # --- the end: everything back as it was -----------------------------------------------------
 section "clean up"
