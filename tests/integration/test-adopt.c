@@ -577,6 +577,53 @@ static void test_crash(gconstpointer data) {
         harness_free(h);
 }
 
+/* kill -9 during the Reattach of an adopted pci-stub binding (the fake
+ * kernel kills the daemon at a write): after the override is written it is
+ * still on vfio-pci, so the next start rolls back to the override Detach
+ * left; after the unbind it has no driver, so the next start completes the
+ * Reattach exactly: pci-stub with its override. */
+static void test_reattach_killed(void) {
+        static const struct {
+                const char *kill;
+                gboolean completed;
+        } kills[] = {
+                { "override@pci-stub:0000:0a:00.0:after#1", FALSE },
+                { "unbind@vfio-pci:0000:0a:00.0:after#1", TRUE },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(kills); i++) {
+                Harness *h = new_harness();
+                g_autoptr(GError) error = NULL;
+                int status;
+
+                admin_bind(h, NIC3, "pci-stub", "pci-stub", 21);
+                harness_start_daemon(h, no_args);
+                mgr_ok(h, "Detach", g_variant_new("(ss)", NIC3, ""));
+                assert_vfio(h, NIC3);
+                harness_stop_daemon(h);
+
+                harness_set_env(h, "FAKEKERNEL_KILL", kills[i].kill);
+                harness_start_daemon(h, no_args);
+                mgr_call(h, "Reattach", g_variant_new("(s)", NIC3), &error);
+                g_assert_nonnull(error);
+                status = harness_wait_daemon_exit(h, 30000);
+                g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+                harness_unset_env(h, "FAKEKERNEL_KILL");
+                harness_start_daemon(h, no_args);
+                if (kills[i].completed) {
+                        assert_binding(h, NIC3, "pci-stub", "pci-stub");
+                } else {
+                        assert_vfio(h, NIC3);
+                        assert_adopted(h, NIC3, "pci-stub", "pci-stub");
+                        mgr_ok(h, "Reattach", g_variant_new("(s)", NIC3));
+                        assert_binding(h, NIC3, "pci-stub", "pci-stub");
+                }
+                harness_stop_daemon(h);
+                harness_free(h);
+        }
+}
+
 int main(int argc, char *argv[]) {
         int r;
 
@@ -591,6 +638,7 @@ int main(int argc, char *argv[]) {
         ADD("/adopt/unprepare-rollback", test_unprepare_rollback);
         ADD("/adopt/properties-changed", test_properties_changed);
         ADD("/adopt/detach-reattach", test_detach_reattach);
+        ADD("/adopt/reattach-killed", test_reattach_killed);
         ADD("/adopt/detached-then-reserved", test_detached_then_reserved);
         for (size_t i = 0; i < G_N_ELEMENTS(crash_cases); i++) {
                 g_autofree gchar *name = g_strdup_printf("/adopt/crash/%s/%d", crash_cases[i].operation,
