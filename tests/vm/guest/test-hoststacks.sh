@@ -284,6 +284,31 @@ vcheck "after swapoff: hs3 ${FN[hs3]} assignable again" ${FN[hs3]} '!'
 vcheck "after the bond is gone: $NPEER assignable again" $NPEER '!'
 vcheck "hs4 ${FN[hs4]} still in-use-by-host (/mnt/hse still mounted)" ${FN[hs4]} in-use-by-host '/mnt/hse'
 
+# a routed tunnel (GRE without a device: the kernel routes its packets to
+# the remote by the routing table) carrying the default route of table 500;
+# its remote is reached over the NIC that had no route so far ($NFREE).
+# Which NIC is the underlay is the routing table's choice, so every NIC
+# with a route counts (issue 15); one without a route stays assignable.
+IFREE=$(ifname $NFREE)
+if modprobe ip_gre 2> /dev/null; ip link set "$IFREE" up && ip addr add 10.94.0.2/24 dev "$IFREE" \
+   && ip link add hsgre0 type gre remote 10.94.0.1 local 10.94.0.2 \
+   && ip link set hsgre0 up && ip addr add 10.93.0.2/24 dev hsgre0 \
+   && ip rule add from 10.93.0.2 table 500 \
+   && ip route add default dev hsgre0 table 500; then
+    ok "GRE hsgre0 without a device, remote 10.94.0.1 over $IFREE ($NFREE): default route of table 500"
+else
+    fail "GRE without a device"
+fi
+sleep 3
+timeout 60 "$CTL" --json check $ALL > $OUT/check.json 2> /dev/null
+vcheck "$NFREE (the GRE's underlay by the routing table): in-use-by-host via hsgre0" $NFREE in-use-by-host \
+    'via hsgre0, a tunnel that may be routed over'
+vcheck "hs5 ${FN[hs5]} (unused NVMe) still assignable" ${FN[hs5]} '!'
+ip link del hsgre0 2> /dev/null; ip addr flush dev "$IFREE" 2> /dev/null; ip rule del table 500 2> /dev/null
+sleep 3
+timeout 60 "$CTL" --json check $ALL > $OUT/check.json 2> /dev/null
+vcheck "after the GRE is gone (and $IFREE has no route): $NFREE assignable again" $NFREE '!'
+
 kill $DPID 2> /dev/null; wait $DPID 2> /dev/null
 sed 's/^/    daemon: /' /tmp/daemon.log | grep -v '^    daemon: $' | head -20
 note "scenario took $(( $(now_ms) - T0 )) ms"
