@@ -199,7 +199,10 @@ static void test_takeover_killed(gconstpointer data) {
         testbed_bind(h, NIC3, "e1000e");
         g_assert_cmpuint(harness_uevent(h, syspath, "bind"), >=, 1);
         expect_killed(h, kill, "\"takeover\"");
-        g_assert_nonnull(strstr(state_text(h), "degraded"));
+        {
+                g_autofree gchar *state = state_text(h);
+                g_assert_nonnull(strstr(state, "degraded"));
+        }
 
         restart_and_check(h, NIC3, c, kill);
         assert_res_state(h, path, "prepared");
