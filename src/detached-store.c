@@ -150,9 +150,6 @@ int detached_parse(const char *text, size_t size, DetachedFunction **ret, size_t
 char *detached_format(const DetachedFunction *l, size_t n) {
         _cleanup_(json_object_putp) json_object *root = NULL, *list = NULL;
         char buf[PCI_ADDRESS_STRLEN];
-        const char *s;
-        char *text;
-        size_t len;
         int format = DETACHED_FORMAT_MIN;
 
         root = json_object_new_object();
@@ -179,18 +176,7 @@ char *detached_format(const DetachedFunction *l, size_t n) {
         }
         if (json_add(root, "functions", TAKE_PTR(list)) < 0)
                 return NULL;
-        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!s)
-                return NULL;
-        len = strlen(s);
-        text = malloc(len + 2);
-        if (!text)
-                return NULL;
-        memcpy(text, s, len);
-        text[len] = '\n';
-        text[len + 1] = 0;
-        return text;
+        return json_file_text(root);
 }
 
 int detached_load(const char *dir, DetachedFunction **ret, size_t *ret_n) {

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "json-util.h"
 
@@ -45,3 +47,22 @@ int json_array_add_take(json_object *a, json_object *v) {
         return 0;
 }
 
+
+char *json_file_text(json_object *root) {
+        const char *s;
+        char *text;
+        size_t n;
+
+        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        text = malloc(n + 2);
+        if (!text)
+                return NULL;
+        memcpy(text, s, n);
+        text[n] = '\n';
+        text[n + 1] = 0;
+        return text;
+}

@@ -15,3 +15,8 @@ int json_add(json_object *o, const char *key, json_object *v);
 int json_add_null(json_object *o, const char *key);
 int json_add_string_or_null(json_object *o, const char *key, const char *s);
 int json_array_add_take(json_object *a, json_object *v);
+
+/* The text of a file the daemon writes: pretty, spaced, no escaped
+ * slashes, newline-terminated (malloc'd); NULL on ENOMEM.  json-c keeps
+ * keys in insertion order, so the text is a function of the data alone. */
+char *json_file_text(json_object *root);

@@ -216,9 +216,6 @@ int op_journal_parse(const char *text, size_t size, OpJournal *ret) {
 char *op_journal_format(const OpJournal *j) {
         _cleanup_(json_object_putp) json_object *root = NULL, *list = NULL;
         char buf[PCI_ADDRESS_STRLEN];
-        const char *s;
-        char *text;
-        size_t len;
 
         root = json_object_new_object();
         list = json_object_new_array();
@@ -246,18 +243,7 @@ char *op_journal_format(const OpJournal *j) {
         }
         if (json_add(root, "operations", TAKE_PTR(list)) < 0)
                 return NULL;
-        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!s)
-                return NULL;
-        len = strlen(s);
-        text = malloc(len + 2);
-        if (!text)
-                return NULL;
-        memcpy(text, s, len);
-        text[len] = '\n';
-        text[len + 1] = 0;
-        return text;
+        return json_file_text(root);
 }
 
 int op_journal_load(const char *dir, OpJournal *ret) {

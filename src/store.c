@@ -553,9 +553,6 @@ static int store_format_needed(const StoreData *d) {
 
 char *store_format(const StoreData *d) {
         _cleanup_(json_object_putp) json_object *root = NULL, *array = NULL;
-        const char *s;
-        char *text;
-        size_t n;
 
         if (!d)
                 return NULL;
@@ -579,21 +576,7 @@ char *store_format(const StoreData *d) {
         if (json_add(root, "reservations", TAKE_PTR(array)) < 0)
                 return NULL;
 
-        /* json-c keeps keys in insertion order, so the text is a function
-         * of the data alone. */
-        s = json_object_to_json_string_ext(root,
-                                           JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                           JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!s)
-                return NULL;
-        n = strlen(s);
-        text = malloc(n + 2);
-        if (!text)
-                return NULL;
-        memcpy(text, s, n);
-        text[n] = '\n';
-        text[n + 1] = 0;
-        return text;
+        return json_file_text(root);
 }
 
 /* ---- files ---- */
