@@ -419,15 +419,16 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
                 return sd_bus_error_setf(error, BUS_ERROR_IN_USE, "Reservation %s is degraded and was in use by "
                                          "its guest, which may still run; call SetInUse(false) when the guest "
                                          "stopped", res->id);
-        /* Prepare needs every function; Unprepare gives back those that
-         * are there (a missing one has no driver to leave) */
-        for (size_t i = 0; kind == REBIND_PREPARE && i < res->n_functions; i++)
-                if (!topology_find(m->topology, &res->functions[i].address)) {
-                        char buf[PCI_ADDRESS_STRLEN];
-                        return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
-                                                 "%s of reservation %s is not present", pci_address_format(
-                                                         &res->functions[i].address, buf), res->id);
-                }
+        /* Prepare needs every function as reserved; Unprepare gives back
+         * those that are (a missing one has no driver to leave, and
+         * another device at the address is not ours to touch) */
+        for (size_t i = 0; kind == REBIND_PREPARE && i < res->n_functions; i++) {
+                char why[256];
+
+                if (!manager_function_as_reserved(m, &res->functions[i], why, sizeof why))
+                        return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "Reservation %s: %s", res->id,
+                                                 why);
+        }
 
         if (kind == REBIND_PREPARE)
                 /* the host may have come to depend on a function since
@@ -468,8 +469,9 @@ static int reservation_job(Manager *m, ManagedReservation *mr, RebindKind kind, 
                 ReservationFunction *f = &res->functions[i];
                 PciDevice *d = topology_find(m->topology, &f->address);
                 HostBinding hb;
+                char why[256];
 
-                if (!d)
+                if (!d || !manager_function_as_reserved(m, f, why, sizeof why))
                         continue;
                 /* the one host-driver decision (manager_host_driver()):
                  * where Unprepare, Release and a rollback give it back */

@@ -197,7 +197,7 @@ bool manager_function_resets_alone(const PciDevice *d) {
 
 /* Whether f is on the host as reserved; if not, why (missing, or another
  * device at its address: a different id or serial number). */
-static bool function_as_reserved(Manager *m, const ReservationFunction *f, char *why, size_t size) {
+bool manager_function_as_reserved(Manager *m, const ReservationFunction *f, char *why, size_t size) {
         const PciDevice *d = topology_find(m->topology, &f->address);
         char buf[PCI_ADDRESS_STRLEN];
 
@@ -218,7 +218,7 @@ static const ReservationFunction *first_not_present(Manager *m, ManagedReservati
         char why[256];
 
         for (size_t i = 0; i < mr->data->n_functions; i++)
-                if (!function_as_reserved(m, &mr->data->functions[i], why, sizeof why))
+                if (!manager_function_as_reserved(m, &mr->data->functions[i], why, sizeof why))
                         return &mr->data->functions[i];
         return NULL;
 }
@@ -231,7 +231,7 @@ void manager_reservations_check_present(Manager *m) {
 
                 if (!f)
                         continue;
-                (void) function_as_reserved(m, f, why, sizeof why);
+                (void) manager_function_as_reserved(m, f, why, sizeof why);
                 snprintf(msg, sizeof msg, "%s at start-up", why);
                 log_fields(LOG_WARNING, 0,
                            ((LogFields) { .reservation_id = mr->data->id,
@@ -251,7 +251,7 @@ void manager_startup_finish(Manager *m) {
                         continue;
                 mr->missing_at_start = false;
                 for (size_t k = 0; k < mr->data->n_functions; k++)
-                        if (!function_as_reserved(m, &mr->data->functions[k], why, sizeof why)) {
+                        if (!manager_function_as_reserved(m, &mr->data->functions[k], why, sizeof why)) {
                                 snprintf(msg, sizeof msg, "%s at start-up", why);
                                 manager_dbus_emit_conflict(m, &mr->data->functions[k].address, mr->data->id, msg);
                         }

@@ -223,6 +223,57 @@ static void test_in_use_across_reboot(void) {
         harness_free(h);
 }
 
+/* After the reboot another device model is at a prepared reservation's
+ * address (a card swapped while the host was off): nothing is bound, the
+ * reservation is degraded saying what differs, and Release drops it
+ * without touching that device (it is not ours: no unbind, no probe). */
+static void test_other_device_release(void) {
+        Harness *h = new_harness();
+        const char *const nic3[] = { NIC3, NULL };
+        g_autofree gchar *path = NULL, *le = NULL, *rel = g_strdup_printf("bus/pci/devices/%s/device", NIC3);
+        g_autofree gchar *idfile = NULL, *real = NULL;
+
+        set_boot(h, BOOT1);
+        harness_start_daemon(h, no_args);
+        path = reserve(h, "vm1", nic3, NULL);
+        res_ok(h, path, "Prepare", NULL);
+        harness_stop_daemon(h);
+
+        set_boot(h, BOOT2);
+        boot_leaves(h, NIC3, "e1000e");
+        idfile = harness_sys_path(h, rel);
+        real = realpath(idfile, NULL);
+        g_assert_nonnull(real);
+        g_assert_true(g_file_set_contents(real, "0x100e\n", -1, NULL));   /* an e1000 now */
+        {
+                /* and its uevent file, where the kernel puts PCI_ID too */
+                g_autofree gchar *dir = g_path_get_dirname(real);
+                g_autofree gchar *ue = g_build_filename(dir, "uevent", NULL), *text = NULL;
+                g_auto(GStrv) lines = NULL;
+                g_autoptr(GString) out = g_string_new(NULL);
+
+                g_assert_true(g_file_get_contents(ue, &text, NULL, NULL));
+                lines = g_strsplit(text, "\n", -1);
+                for (gchar **l = lines; *l; l++)
+                        if (**l)
+                                g_string_append_printf(out, "%s\n",
+                                                       g_str_has_prefix(*l, "PCI_ID=") ? "PCI_ID=8086:100E" : *l);
+                g_assert_true(g_file_set_contents(ue, out->str, -1, NULL));
+        }
+        harness_fakekernel_log_clear(h);
+        harness_start_daemon(h, no_args);
+        assert_res_state(h, path, "degraded");
+        le = get_prop_s(h, path, RES_IFACE, "LastError");
+        g_test_message("LastError: %s", le);
+        assert_contains(le, "a different device (8086:100e, reserved: 8086:10d3)");
+        res_fails(h, path, "Prepare", NULL, E("NoSuchDevice"), NULL);
+        res_ok(h, path, "Release", NULL);
+        assert_log_empty(h);
+        assert_host(h, NIC3, "e1000e");
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
 int main(int argc, char *argv[]) {
         int r;
 
@@ -236,6 +287,7 @@ int main(int argc, char *argv[]) {
         ADD("/reboot/reapply-before-name", test_reapply_before_name);
         ADD("/reboot/reapply-refused-host-uses-it", test_reapply_refused_host_uses_it);
         ADD("/reboot/in-use-becomes-prepared", test_in_use_across_reboot);
+        ADD("/reboot/other-device-release", test_other_device_release);
         r = g_test_run();
         g_ptr_array_free(cases, TRUE);
         return r;
