@@ -106,6 +106,8 @@ cp /proc/sys/kernel/random/boot_id $OUT/boot1-id
 # --- K. kill -9 at every sysfs write --------------------------------------------------------
 section "K. kill -9 at every sysfs write of Detach, Reattach, takeover ($A)"
 systemctl mask --runtime --now $UNIT > /dev/null 2>&1
+modprobe vfio-pci
+check "vfio-pci is loaded" test -d $D/vfio-pci
 export STATE_DIRECTORY=/tmp/kp-state RUNTIME_DIRECTORY=/tmp/kp-run
 mkdir -p $STATE_DIRECTORY $RUNTIME_DIRECTORY
 OPS=$RUNTIME_DIRECTORY/operations.json
