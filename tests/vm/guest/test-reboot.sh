@@ -218,11 +218,11 @@ declare -A EXPECT_AT
 
 start_daemon
 # runs without injection: how many writes each operation makes
-attach
+attach "${PATHS[@]}"
 timed timeout 60 $CTL detach $A; expect_ok "detach $A (strace attached, no injection)"
 detach_strace; WD=$(writes $SLOG); ND=$(grep -c . <<< "$WD")
 note "Detach writes: $(echo $WD)"
-attach
+attach "${PATHS[@]}"
 timed timeout 60 $CTL reattach $A; expect_ok "reattach $A (strace attached, no injection)"
 detach_strace; WR=$(writes $SLOG); NR=$(grep -c . <<< "$WR")
 note "Reattach writes: $(echo $WR)"
@@ -239,7 +239,7 @@ kill_points reattach $NR detached call_reattach give_back
 reserve vm-k $A; RK=$RID
 prepared
 check "$RK prepared, $A on vfio-pci/vfio-pci" test "$(rstate $RK)/$(where $A)" = prepared/vfio-pci/vfio-pci
-attach
+attach "${PATHS[@]}"
 call_takeover
 end=$((SECONDS + 60))
 while [ $SECONDS -lt $end ]; do [ "$(where $A)/$(rstate $RK)" = vfio-pci/vfio-pci/prepared ] && break; sleep 0.5; done
