@@ -11,7 +11,9 @@
 #     -e inject=write:signal=SIGKILL:when=N` attached to the running daemon
 #     kills it at its N-th write to those files (N = 1 .. the count a run
 #     without injection wrote), and once more at the removal of
-#     operations.json (inject=unlinkat), i.e. after the last write. strace
+#     operations.json (inject=unlinkat, -P of the runtime directory: the
+#     daemon unlinks it relative to a directory fd), i.e. after the last
+#     write. strace
 #     delivers SIGKILL at the write's syscall entry: the kernel sees the
 #     fatal signal and does not execute it (checked: the state right after
 #     each kill is the one of writes 1..N-1). Each time: a plain restart;
@@ -178,7 +180,7 @@ kill_points() {
     for k in $(seq 1 $((n + 1))); do
         $setup
         if [ $k -le $n ]; then inj=(-e inject=write:signal=SIGKILL:when=$k "${PATHS[@]}"); desc="$op: kill at write $k/$n"
-        else inj=(-e inject=unlinkat:signal=SIGKILL:when=1 "${PATHS[@]}" -P $OPS); desc="$op: kill after the last write (removal of operations.json)"; fi
+        else inj=(-e inject=unlinkat:signal=SIGKILL:when=1 "${PATHS[@]}" -P $RUNTIME_DIRECTORY); desc="$op: kill after the last write (removal of operations.json)"; fi
         attach "${inj[@]}"
         $call
         if ! wait_dead 60; then fail "$desc: the daemon was not killed"; detach_strace; stop_daemon; start_daemon; $cleanup; continue; fi
