@@ -40,6 +40,13 @@
  * Environment: FUZZ_DBUS_LOG=LEVEL shows the daemon's log (default: none);
  * FUZZ_DBUS_TRACE=1 prints the method table and every call and reply;
  * TMPDIR for the tree, bus and state (default /dev/shm: the store fsyncs).
+ *
+ * Hangs: scripts/fuzz.sh runs this target with -timeout=0, because
+ * libFuzzer's timeout is a SIGALRM timer whose handler interrupts blocking
+ * calls with EINTR (the daemon's own synchronous bus calls included, which
+ * in the daemon never see a signal: main.c blocks them).  Instead a watchdog
+ * thread aborts an input that runs longer than INPUT_DEADLINE_SEC, which
+ * libFuzzer reports as a crash with the input saved.
  * The caller's uid is the fuzzer's; polkit is asked even for root
  * (--ask-polkit-for-root), so the answers above decide. */
 #include <dirent.h>
@@ -48,6 +55,8 @@
 #include <ftw.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -74,6 +83,7 @@
 #define MAX_CALLS 24
 #define MAX_DEPTH 4
 #define CALL_DEADLINE_USEC (20ULL * 1000000ULL)
+#define INPUT_DEADLINE_SEC 60
 
 enum { PATH_MANAGER, PATH_DEVICE, PATH_GROUP, PATH_RESERVATION, PATH_ANY, _PATH_KIND_MAX };
 
@@ -126,6 +136,15 @@ static uint32_t in_u32(In *in) {
                 v = v << 8 | in_byte(in);
         return v;
 }
+
+/* libFuzzer's -timeout arms a SIGALRM timer whose handler interrupts the
+ * harness's own blocking calls (sd-bus waits in ppoll(), which is never
+ * restarted): those are retried, the daemon's code is not touched (the
+ * daemon blocks its signals, see main.c). */
+#define RETRY_EINTR(r, expr)            \
+        do {                            \
+                (r) = (expr);           \
+        } while ((r) == -EINTR)
 
 static void die(const char *what, int r) {
         fprintf(stderr, "fuzz-dbus: set-up failed: %s: %s\n", what, strerror(r < 0 ? -r : r));
@@ -270,6 +289,8 @@ static void start_bus(void) {
         close(pipefd[1]);
         while (got < sizeof buf - 1) {
                 ssize_t k = read(pipefd[0], buf + got, sizeof buf - 1 - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
                 if (k <= 0)
                         break;
                 got += (size_t) k;
@@ -294,7 +315,7 @@ static int connect_bus(sd_bus **ret) {
         if (r >= 0)
                 r = sd_bus_set_bus_client(b, 1);
         if (r >= 0)
-                r = sd_bus_start(b);
+                RETRY_EINTR(r, sd_bus_start(b));
         if (r < 0) {
                 sd_bus_unref(b);
                 return r;
@@ -352,6 +373,45 @@ static void add_vtable(const char *interface, const sd_bus_vtable *v, int path_k
         }
 }
 
+/* ---- the watchdog (see "Hangs" above) ---- */
+
+static _Atomic int64_t input_started; /* CLOCK_MONOTONIC seconds, 0 between inputs */
+
+static int64_t mono_sec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec;
+}
+
+static void *watchdog(void *arg) {
+        (void) arg;
+        for (;;) {
+                int64_t t0 = atomic_load(&input_started);
+                if (t0 > 0 && mono_sec() - t0 > INPUT_DEADLINE_SEC) {
+                        fprintf(stderr, "fuzz-dbus: an input ran longer than %d s (a hang)\n", INPUT_DEADLINE_SEC);
+                        abort();
+                }
+                sleep(1);
+        }
+        return NULL;
+}
+
+static void start_watchdog(void) {
+        sigset_t all, old;
+        pthread_t t;
+        int r;
+
+        /* the thread takes no signal: libFuzzer's handlers stay on the
+         * fuzzing thread */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        r = pthread_create(&t, NULL, watchdog, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0)
+                die("starting the watchdog thread", r);
+        pthread_detach(t);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         const char *tmp = getenv("TMPDIR"), *lvl = getenv("FUZZ_DBUS_LOG");
@@ -377,6 +437,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         polkit_settings.ask_for_root = true;
         polkit_settings.timeout_usec = 5ULL * 1000000ULL;
         signal(SIGPIPE, SIG_IGN);
+        start_watchdog();
 
         /* tmpfs by default: the store fsyncs every write, which on a disk
          * costs more than everything else of an input */
@@ -451,7 +512,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         r = sd_bus_add_object(client, NULL, "/org/freedesktop/PolicyKit1/Authority", polkit_object, NULL);
         if (r < 0)
                 die("polkit object", r);
-        r = sd_bus_request_name(client, "org.freedesktop.PolicyKit1", 0);
+        RETRY_EINTR(r, sd_bus_request_name(client, "org.freedesktop.PolicyKit1", 0));
         if (r < 0)
                 die("owning org.freedesktop.PolicyKit1", r);
         return 0;
@@ -990,6 +1051,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Manager *m;
         int r;
 
+        atomic_store(&input_started, mono_sec());
         if (tree_dirty)
                 build_tree();
         empty_dir(state_dir);
@@ -1003,7 +1065,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r = sd_bus_attach_event(client, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 die("attaching the harness", r);
-        r = sd_bus_get_unique_name(m->bus, &daemon);
+        RETRY_EINTR(r, sd_bus_get_unique_name(m->bus, &daemon));
         if (r < 0)
                 die("unique name", r);
         daemon_name = daemon;
@@ -1029,5 +1091,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* what the daemon sent after the last reply (signals): drop it */
         while (sd_bus_process(client, NULL) > 0)
                 ;
+        atomic_store(&input_started, 0);
         return 0;
 }
