@@ -118,6 +118,8 @@ static void check_data(const StoreData *d) {
                                                                         strcmp(fn->host_driver, "pci-stub") == 0)));
                         FUZZ_CHECK(!fn->host_override || (fn->adopted && ref_name_is_valid(fn->host_override, 64)));
                         FUZZ_CHECK(fn->has_dsn || fn->dsn == 0);
+                        FUZZ_CHECK(fn->has_subsystem ||
+                                   (fn->subsystem_vendor_id == 0 && fn->subsystem_device_id == 0));
                         FUZZ_CHECK(reservation_find_function(r, &fn->address) == fn);
                         /* in no other reservation */
                         for (size_t k = 0; k < i; k++)
@@ -159,7 +161,10 @@ static bool same_data(const StoreData *a, const StoreData *b) {
                         if (!pci_address_equal(&p->address, &q->address) || p->assigned != q->assigned ||
                             !streq_null(p->host_driver, q->host_driver) || p->vendor_id != q->vendor_id ||
                             p->device_id != q->device_id || p->has_dsn != q->has_dsn || p->dsn != q->dsn ||
-                            p->adopted != q->adopted || !streq_null(p->host_override, q->host_override))
+                            p->adopted != q->adopted || !streq_null(p->host_override, q->host_override) ||
+                            p->has_subsystem != q->has_subsystem ||
+                            p->subsystem_vendor_id != q->subsystem_vendor_id ||
+                            p->subsystem_device_id != q->subsystem_device_id)
                                 return false;
                 }
                 if (x->journal) {

@@ -49,7 +49,7 @@ for f in tests/data/store/*.json; do
 done
 printf '{"format":1,"next_id":1,"reservations":[]}' > "$out/store/empty"
 printf '{ "format": 1, "next_id": 1, "reservations": [ ] }\n' > "$out/store/empty-pretty"
-printf '{"format":4}' > "$out/store/future-minimal"
+printf '{"format":5}' > "$out/store/future-minimal"
 cat > "$out/store/one-reservation" <<'JSON'
 {
   "format": 1,
@@ -90,6 +90,10 @@ cat > "$out/store/adopted" <<'JSON'
 JSON
 # refused: adoption of a host driver
 sed 's/"host_driver":"pci-stub"/"host_driver":"e1000e"/' "$out/store/adopted" > "$out/store/bad-adopted-host-driver"
+# format 4: subsystem ids recorded at Reserve (and adoption beside them)
+sed -e 's/"format":3/"format":4/' -e 's/"device_id":4307,"adopted":true,"host_override"/"device_id":4307,"subsystem_vendor_id":32902,"subsystem_device_id":0,"adopted":true,"host_override"/' "$out/store/adopted" > "$out/store/subsystem-ids"
+# refused: only one of the two subsystem ids
+sed 's/"subsystem_vendor_id":32902,//' "$out/store/subsystem-ids" > "$out/store/bad-one-subsystem-id"
 # refused: the same function in two reservations
 sed 's/"0001:00:02.0"/"0000:0b:00.0"/' "$out/store/two-reservations" > "$out/store/bad-shared-function"
 # refused: an unknown key

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "macro.h"
+#include "pci-device.h"
 #include "reservation.h"
 
 #define DRIVER_NAME_MAX 64
@@ -354,4 +356,20 @@ bool bus_id_is_valid(const char *id) {
                                  (id[i] >= 'A' && id[i] <= 'F')))
                         return false;
         return i == 32;
+}
+
+bool reservation_function_matches(const ReservationFunction *f, const PciDevice *d, char *what, size_t size) {
+        if (d->vendor_id != f->vendor_id || d->device_id != f->device_id)
+                snprintf(what, size, "a different device (%04x:%04x, reserved: %04x:%04x)", d->vendor_id,
+                         d->device_id, f->vendor_id, f->device_id);
+        else if (f->has_subsystem && (d->subsystem_vendor_id != f->subsystem_vendor_id ||
+                                      d->subsystem_device_id != f->subsystem_device_id))
+                snprintf(what, size, "a device of other subsystem ids (%04x:%04x, reserved: %04x:%04x)",
+                         d->subsystem_vendor_id, d->subsystem_device_id, f->subsystem_vendor_id,
+                         f->subsystem_device_id);
+        else if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
+                snprintf(what, size, "a device with another serial number");
+        else
+                return true;
+        return false;
 }

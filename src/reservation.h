@@ -32,6 +32,10 @@ typedef struct ReservationFunction {
         bool adopted;
         char *host_override;
         uint16_t vendor_id, device_id;  /* identity when reserved */
+        /* and the subsystem ids (false in reservations of store formats
+         * 1-3, which did not record them: then they are not compared) */
+        bool has_subsystem;
+        uint16_t subsystem_vendor_id, subsystem_device_id;
         bool has_dsn;
         uint64_t dsn;              /* Device Serial Number, if the device has one */
 } ReservationFunction;
@@ -153,3 +157,9 @@ JournalFunction *reservation_journal_find_function(const ReservationJournal *j, 
 /* "prepare", "unprepare" */
 const char *journal_operation_to_string(JournalOperation op);
 JournalOperation journal_operation_from_string(const char *s);
+
+/* Whether d has the identity f was reserved with: vendor/device ids, the
+ * subsystem ids (if recorded) and the serial number (if it had one); if
+ * not, what is there instead into `what` ("a different device (...)"). */
+struct PciDevice;
+bool reservation_function_matches(const ReservationFunction *f, const struct PciDevice *d, char *what, size_t size);

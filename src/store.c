@@ -86,11 +86,13 @@ static int parse_function(json_object *o, int64_t format, Reservation *res) {
         static const char *const keys[] = {
                 "address", "assigned", "host_driver", "vendor_id", "device_id", "dsn",
                 "adopted", "host_override",     /* format 3 */
+                "subsystem_vendor_id", "subsystem_device_id",   /* format 4 */
         };
+        size_t n_keys = ELEMENTSOF(keys) - (format >= 4 ? 0 : format >= 3 ? 2 : 4);
         ReservationFunction *f;
         const char *host_driver;
-        uint64_t vendor_id, device_id, dsn = 0;
-        bool assigned, has_dsn = false, adopted = false;
+        uint64_t vendor_id, device_id, dsn = 0, ss_vendor = 0, ss_device = 0;
+        bool assigned, has_dsn = false, adopted = false, has_subsystem = false;
         _cleanup_free_ char *hd = NULL, *ovr = NULL;
         json_object *v;
         PciAddress a;
@@ -98,7 +100,7 @@ static int parse_function(json_object *o, int64_t format, Reservation *res) {
 
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((r = json_check_keys(o, keys, ELEMENTSOF(keys) - (format >= 3 ? 0 : 2))) < 0 ||
+        if ((r = json_check_keys(o, keys, n_keys)) < 0 ||
             (r = json_get_address(o, "address", &a)) < 0 ||
             (r = json_get_bool(o, "assigned", &assigned)) < 0 ||
             (r = json_get_driver(o, "host_driver", true, &host_driver)) < 0 ||
@@ -107,6 +109,18 @@ static int parse_function(json_object *o, int64_t format, Reservation *res) {
                 return r;
         if (format >= 3 && (r = parse_adoption(o, host_driver, &adopted, &ovr)) < 0)
                 return r;
+        if (format >= 4) {
+                bool v_ = json_object_object_get_ex(o, "subsystem_vendor_id", NULL),
+                     d_ = json_object_object_get_ex(o, "subsystem_device_id", NULL);
+
+                /* both or neither */
+                if (v_ != d_)
+                        return -EBADMSG;
+                if (v_ && ((r = json_get_u64(o, "subsystem_vendor_id", UINT16_MAX, &ss_vendor)) < 0 ||
+                           (r = json_get_u64(o, "subsystem_device_id", UINT16_MAX, &ss_device)) < 0))
+                        return r;
+                has_subsystem = v_;
+        }
 
         if (json_object_object_get_ex(o, "dsn", &v)) {
                 const char *s;
@@ -137,6 +151,9 @@ static int parse_function(json_object *o, int64_t format, Reservation *res) {
         f->host_override = TAKE_PTR(ovr);
         f->vendor_id = (uint16_t) vendor_id;
         f->device_id = (uint16_t) device_id;
+        f->has_subsystem = has_subsystem;
+        f->subsystem_vendor_id = (uint16_t) ss_vendor;
+        f->subsystem_device_id = (uint16_t) ss_device;
         f->has_dsn = has_dsn;
         f->dsn = dsn;
         return 0;
@@ -458,6 +475,11 @@ static json_object *format_function(const ReservationFunction *f) {
                 if (json_add(o, "dsn", json_object_new_string(dsn)) < 0)
                         return NULL;
         }
+        /* format 4 */
+        if (f->has_subsystem &&
+            (json_add(o, "subsystem_vendor_id", json_object_new_int(f->subsystem_vendor_id)) < 0 ||
+             json_add(o, "subsystem_device_id", json_object_new_int(f->subsystem_device_id)) < 0))
+                return NULL;
         /* format 3, absent unless adopted: older files stay as they were */
         if (f->adopted && json_add(o, "adopted", json_object_new_boolean(true)) < 0)
                 return NULL;
@@ -542,10 +564,13 @@ static int store_format_needed(const StoreData *d) {
 
                 if (!r)
                         continue;
-                for (size_t k = 0; k < r->n_functions; k++)
+                for (size_t k = 0; k < r->n_functions; k++) {
+                        if (r->functions[k].has_subsystem)
+                                return 4;
                         if (r->functions[k].adopted || r->functions[k].host_override)
-                                return 3;
-                if (r->return_to >= 0 || r->owner_bus_name || r->owner_bus_id)
+                                format = 3;
+                }
+                if ((r->return_to >= 0 || r->owner_bus_name || r->owner_bus_id) && format < 2)
                         format = 2;
         }
         return format;

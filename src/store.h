@@ -15,9 +15,8 @@
  * reported; a file of a newer format makes loading fail (-EPROTONOSUPPORT)
  * so the daemon refuses to start rather than overwrite it.
  *
- * Formats 1 to 3, every key required unless marked optional:
- *   format        1, or 2 when a key of format 2 is written, 3 when one of
- *                 format 3 is
+ * Formats 1 to 4, every key required unless marked optional:
+ *   format        1, or the newest format of a key written (2, 3 or 4)
  *   next_id       >= 1, greater than N of every id of the form "r<N>"
  *   reservations  array, in the order the daemon keeps them
  *     id            reservation_id_is_valid(), unique
@@ -35,6 +34,10 @@
  *       host_driver   null or driver_name_is_valid()
  *       vendor_id, device_id   0..65535
  *       dsn           optional: exactly 16 hex digits
+ *       subsystem_vendor_id, subsystem_device_id
+ *                     format 4, optional, both or neither: 0..65535, the
+ *                     subsystem ids when reserved (absent: not recorded,
+ *                     by a daemon before format 4, and not compared)
  *       adopted       format 3, optional (written only when true): bool;
  *                     true needs host_driver to be a vfio driver or
  *                     pci-stub (driver_is_adoptable()): the admin's
@@ -61,9 +64,10 @@
  * is pretty-printed by json-c in a fixed key order with a final newline,
  * so equal data gives identical bytes. */
 
-/* Written: the oldest format that holds the data (1, 2 for a key of
- * format 2, 3 for one of format 3).  Read: 1 to 3. */
-#define STORE_FORMAT_VERSION 3
+/* Written: the oldest format that holds the data (1, or the newest format
+ * of a key written: every reservation made since format 4 records its
+ * subsystem ids).  Read: 1 to 4. */
+#define STORE_FORMAT_VERSION 4
 #define STORE_FORMAT_MIN 1
 #define STORE_FILE_NAME "state.json"
 /* Bigger files are not ours: refused by store_save(), moved aside by

@@ -196,18 +196,15 @@ bool manager_function_resets_alone(const PciDevice *d) {
 }
 
 /* Whether f is on the host as reserved; if not, why (missing, or another
- * device at its address: a different id or serial number). */
+ * device at its address). */
 bool manager_function_as_reserved(Manager *m, const ReservationFunction *f, char *why, size_t size) {
         const PciDevice *d = topology_find(m->topology, &f->address);
-        char buf[PCI_ADDRESS_STRLEN];
+        char buf[PCI_ADDRESS_STRLEN], what[160];
 
         if (!d)
                 snprintf(why, size, "%s is not present", pci_address_format(&f->address, buf));
-        else if (d->vendor_id != f->vendor_id || d->device_id != f->device_id)
-                snprintf(why, size, "%s: a different device (%04x:%04x, reserved: %04x:%04x) is at the address",
-                         d->name, d->vendor_id, d->device_id, f->vendor_id, f->device_id);
-        else if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
-                snprintf(why, size, "%s: a device with another serial number is at the address", d->name);
+        else if (!reservation_function_matches(f, d, what, sizeof what))
+                snprintf(why, size, "%s: %s is at the address", d->name, what);
         else
                 return true;
         return false;
@@ -670,6 +667,9 @@ int manager_reserve(Manager *m, const ReserveRequest *req, ManagedReservation **
 
                 f->vendor_id = d->vendor_id;
                 f->device_id = d->device_id;
+                f->has_subsystem = true;
+                f->subsystem_vendor_id = d->subsystem_vendor_id;
+                f->subsystem_device_id = d->subsystem_device_id;
                 if (d->config_valid && d->config.dsn) {
                         f->has_dsn = true;
                         f->dsn = d->config.dsn_value;

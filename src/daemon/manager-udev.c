@@ -118,20 +118,11 @@ static void reservation_function_returned(Manager *m, ManagedReservation *mr) {
 
 static void check_identity(Manager *m, ManagedReservation *mr, const PciDevice *d) {
         ReservationFunction *f = reservation_find_function(mr->data, &d->address);
-        char msg[512];
+        char msg[512], what[160];
 
-        if (!f)
+        if (!f || reservation_function_matches(f, d, what, sizeof what))
                 return;
-        if (d->vendor_id != f->vendor_id || d->device_id != f->device_id)
-                snprintf(msg, sizeof msg,
-                         "%s: a different device (%04x:%04x, reserved: %04x:%04x) appeared at the address; "
-                         "not adopting it", d->name, d->vendor_id, d->device_id, f->vendor_id, f->device_id);
-        else if (f->has_dsn && !(d->config_valid && d->config.dsn && d->config.dsn_value == f->dsn))
-                snprintf(msg, sizeof msg,
-                         "%s: a device with another serial number appeared at the address; not adopting it",
-                         d->name);
-        else
-                return;
+        snprintf(msg, sizeof msg, "%s: %s appeared at the address; not adopting it", d->name, what);
         log_fields(LOG_WARNING, 0, CONFLICT_FIELDS(mr, d), "Reservation %s: %s.", mr->data->id, msg);
         manager_dbus_emit_conflict(m, &d->address, mr->data->id, msg);
         manager_reservation_trouble(m, mr, RESERVATION_EVENT_FUNCTION_GONE, msg);

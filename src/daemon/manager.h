@@ -324,8 +324,8 @@ void manager_udev_stop(Manager *m);
  * the job's result does not hide it. */
 void manager_reservation_trouble(Manager *m, ManagedReservation *mr, ReservationEvent event, const char *why);
 void manager_reservation_check_trouble(Manager *m, ManagedReservation *mr);
-/* Whether f is on the host as reserved: present, with the vendor/device id
- * and serial number recorded at Reserve; if not, why into `why`. */
+/* Whether f is on the host as reserved: present, with the identity
+ * recorded at Reserve; if not, why into `why`. */
 bool manager_function_as_reserved(Manager *m, const ReservationFunction *f, char *why, size_t size);
 /* Every function present with the identity it was reserved with (and,
  * with on_driver, bound to the reservation's vfio driver). */

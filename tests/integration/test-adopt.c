@@ -196,7 +196,7 @@ static void test_lifecycle(void) {
         assert_stored_adoption(h, "r1", MF1, "pci-stub", NULL);
         {
                 g_autofree gchar *text = state_text(h);
-                assert_contains(text, "\"format\": 3,");
+                assert_contains(text, "\"format\": 4,");
         }
 
         /* pci-assignctl show says whose binding it is */

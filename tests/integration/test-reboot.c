@@ -223,6 +223,34 @@ static void test_in_use_across_reboot(void) {
         harness_free(h);
 }
 
+/* What the kernel shows of a function's identity: the attribute and its
+ * uevent file, where the kernel puts the same ids (PCI_ID, PCI_SUBSYS_ID):
+ * the line that starts with the key of `uevent_line` is replaced by it. */
+static void set_id(Harness *h, const char *addr, const char *attr, const char *value, const char *uevent_line) {
+        g_autofree gchar *rel = g_strdup_printf("bus/pci/devices/%s/%s", addr, attr);
+        g_autofree gchar *file = harness_sys_path(h, rel), *real = realpath(file, NULL);
+        g_autofree gchar *dir = NULL, *ue = NULL, *text = NULL, *value_nl = g_strdup_printf("%s\n", value);
+        g_autofree gchar *key = g_strndup(uevent_line, strcspn(uevent_line, "=") + 1);
+        g_auto(GStrv) lines = NULL;
+        g_autoptr(GString) out = g_string_new(NULL);
+        gboolean replaced = FALSE;
+
+        g_assert_nonnull(real);
+        g_assert_true(g_file_set_contents(real, value_nl, -1, NULL));
+        dir = g_path_get_dirname(real);
+        ue = g_build_filename(dir, "uevent", NULL);
+        g_assert_true(g_file_get_contents(ue, &text, NULL, NULL));
+        lines = g_strsplit(text, "\n", -1);
+        for (gchar **l = lines; *l; l++) {
+                if (!**l)
+                        continue;
+                replaced |= g_str_has_prefix(*l, key);
+                g_string_append_printf(out, "%s\n", g_str_has_prefix(*l, key) ? uevent_line : *l);
+        }
+        g_assert_true(replaced);
+        g_assert_true(g_file_set_contents(ue, out->str, -1, NULL));
+}
+
 /* After the reboot another device model is at a prepared reservation's
  * address (a card swapped while the host was off): nothing is bound, the
  * reservation is degraded saying what differs, and Release drops it
@@ -230,8 +258,7 @@ static void test_in_use_across_reboot(void) {
 static void test_other_device_release(void) {
         Harness *h = new_harness();
         const char *const nic3[] = { NIC3, NULL };
-        g_autofree gchar *path = NULL, *le = NULL, *rel = g_strdup_printf("bus/pci/devices/%s/device", NIC3);
-        g_autofree gchar *idfile = NULL, *real = NULL;
+        g_autofree gchar *path = NULL, *le = NULL;
 
         set_boot(h, BOOT1);
         harness_start_daemon(h, no_args);
@@ -241,25 +268,7 @@ static void test_other_device_release(void) {
 
         set_boot(h, BOOT2);
         boot_leaves(h, NIC3, "e1000e");
-        idfile = harness_sys_path(h, rel);
-        real = realpath(idfile, NULL);
-        g_assert_nonnull(real);
-        g_assert_true(g_file_set_contents(real, "0x100e\n", -1, NULL));   /* an e1000 now */
-        {
-                /* and its uevent file, where the kernel puts PCI_ID too */
-                g_autofree gchar *dir = g_path_get_dirname(real);
-                g_autofree gchar *ue = g_build_filename(dir, "uevent", NULL), *text = NULL;
-                g_auto(GStrv) lines = NULL;
-                g_autoptr(GString) out = g_string_new(NULL);
-
-                g_assert_true(g_file_get_contents(ue, &text, NULL, NULL));
-                lines = g_strsplit(text, "\n", -1);
-                for (gchar **l = lines; *l; l++)
-                        if (**l)
-                                g_string_append_printf(out, "%s\n",
-                                                       g_str_has_prefix(*l, "PCI_ID=") ? "PCI_ID=8086:100E" : *l);
-                g_assert_true(g_file_set_contents(ue, out->str, -1, NULL));
-        }
+        set_id(h, NIC3, "device", "0x100e", "PCI_ID=8086:100E");   /* an e1000 now */
         harness_fakekernel_log_clear(h);
         harness_start_daemon(h, no_args);
         assert_res_state(h, path, "degraded");
@@ -270,6 +279,57 @@ static void test_other_device_release(void) {
         res_ok(h, path, "Release", NULL);
         assert_log_empty(h);
         assert_host(h, NIC3, "e1000e");
+        harness_stop_daemon(h);
+        harness_free(h);
+}
+
+/* Two cards of one model swapped slots while the host was off, and they
+ * have no serial number: their subsystem ids (recorded at Reserve, store
+ * format 4) tell them apart.  Nothing is bound, the reservation is degraded
+ * saying what differs, Prepare refuses; with the card of the reserved ids
+ * back at the address Prepare works again. */
+static void test_other_subsystem(void) {
+        Harness *h = new_harness();
+        const char *const nic3[] = { NIC3, NULL };
+        g_autofree gchar *path = NULL, *le = NULL, *state = NULL;
+
+        set_boot(h, BOOT1);
+        harness_start_daemon(h, no_args);
+        path = reserve(h, "vm1", nic3, NULL);
+        res_ok(h, path, "Prepare", NULL);
+        harness_stop_daemon(h);
+        state = state_text(h);
+        assert_contains(state, "\"format\": 4,");
+        assert_contains(state, "\"subsystem_vendor_id\": 32902,");
+
+        set_boot(h, BOOT2);
+        boot_leaves(h, NIC3, "e1000e");
+        set_id(h, NIC3, "subsystem_vendor", "0x1af4", "PCI_SUBSYS_ID=1AF4:1100");
+        set_id(h, NIC3, "subsystem_device", "0x1100", "PCI_SUBSYS_ID=1AF4:1100");
+        harness_fakekernel_log_clear(h);
+        harness_start_daemon(h, no_args);
+        assert_res_state(h, path, "degraded");
+        le = get_prop_s(h, path, RES_IFACE, "LastError");
+        g_test_message("LastError: %s", le);
+        assert_contains(le, "a device of other subsystem ids (1af4:1100, reserved: 8086:0000)");
+        assert_log_empty(h);
+        assert_host(h, NIC3, "e1000e");
+        res_fails(h, path, "Prepare", NULL, E("NoSuchDevice"), NULL);
+        assert_log_empty(h);
+        harness_stop_daemon(h);
+
+        /* the reserved card back in its slot (another boot): a degraded
+         * reservation stays so at start (man: AT START), and Prepare now
+         * finds the card it reserved */
+        set_boot(h, BOOT1);
+        set_id(h, NIC3, "subsystem_vendor", "0x8086", "PCI_SUBSYS_ID=8086:0000");
+        set_id(h, NIC3, "subsystem_device", "0x0000", "PCI_SUBSYS_ID=8086:0000");
+        harness_start_daemon(h, no_args);
+        assert_res_state(h, path, "degraded");
+        assert_host(h, NIC3, "e1000e");
+        res_ok(h, path, "Prepare", NULL);
+        assert_res_state(h, path, "prepared");
+        assert_vfio(h, NIC3);
         harness_stop_daemon(h);
         harness_free(h);
 }
@@ -288,6 +348,7 @@ int main(int argc, char *argv[]) {
         ADD("/reboot/reapply-refused-host-uses-it", test_reapply_refused_host_uses_it);
         ADD("/reboot/in-use-becomes-prepared", test_in_use_across_reboot);
         ADD("/reboot/other-device-release", test_other_device_release);
+        ADD("/reboot/other-subsystem", test_other_subsystem);
         r = g_test_run();
         g_ptr_array_free(cases, TRUE);
         return r;

@@ -12,6 +12,7 @@
 
 #include "macro.h"
 #include "reservation.h"
+#include "pci-device.h"
 #include "store.h"
 
 /* ---- helpers ---- */
@@ -153,6 +154,9 @@ static void assert_reservation_equal(const Reservation *a, const Reservation *b)
                 g_assert_cmpuint(x->device_id, ==, y->device_id);
                 g_assert_cmpint(x->has_dsn, ==, y->has_dsn);
                 g_assert_cmpuint(x->dsn, ==, y->dsn);
+                g_assert_cmpint(x->has_subsystem, ==, y->has_subsystem);
+                g_assert_cmpuint(x->subsystem_vendor_id, ==, y->subsystem_vendor_id);
+                g_assert_cmpuint(x->subsystem_device_id, ==, y->subsystem_device_id);
                 g_assert_cmpint(x->adopted, ==, y->adopted);
                 g_assert_cmpstr(x->host_override, ==, y->host_override);
         }
@@ -552,11 +556,11 @@ static void test_truncated(void) {
 
 static void test_future_format_parse(void) {
         static const char *const future[] = {
-                /* format 3 is known (store.h): the first unknown one is 4 */
-                "{\"format\":4}",
-                "{\"format\":4,\"reservations\":\"a different shape\",\"whatever\":[1,2,3]}",
+                /* format 4 is known (store.h): the first unknown one is 5 */
+                "{\"format\":5}",
+                "{\"format\":5,\"reservations\":\"a different shape\",\"whatever\":[1,2,3]}",
                 "{\"format\":18446744073709551615}",
-                "{\"next_id\":\"x\",\"format\":4}",
+                "{\"next_id\":\"x\",\"format\":5}",
         };
         g_autofree char *text = NULL;
         size_t len;
@@ -1417,6 +1421,158 @@ static void test_format3_refused(void) {
         }
 }
 
+/* Format 4: the subsystem ids recorded at Reserve (identity checks at
+ * re-apply and at a device's return compare them); a store without them
+ * stays at the older format, which older daemons read. */
+static void test_format4(void) {
+        StoreData d = { .next_id = 3 }, back = {};
+        Reservation *a;
+        ReservationFunction *f;
+        PciAddress pa;
+        g_autofree char *text = NULL, *text2 = NULL, *text3 = NULL, *text1 = NULL;
+
+        a = make_reservation("r1", "vm1", 1000, true, RESERVATION_RESERVED, 1, NULL);
+        add_function(a, "0000:0b:00.0", true, "e1000e", 0x8086, 0x10d3, true, 0x0102030405060708);
+        add_function(a, "0000:0b:00.1", true, "e1000e", 0x8086, 0x10d3, false, 0);
+        pa = addr("0000:0b:00.0");
+        f = reservation_find_function(a, &pa);
+        f->has_subsystem = true;
+        f->subsystem_vendor_id = 0x1af4;
+        f->subsystem_device_id = 0xffff;
+        pa = addr("0000:0b:00.1");
+        f = reservation_find_function(a, &pa);
+        f->has_subsystem = true;        /* zero ids are ids too */
+        store_push(&d, a);
+
+        text = store_format(&d);
+        g_assert_nonnull(strstr(text, "\"format\": 4,"));
+        g_assert_nonnull(strstr(text, "\"subsystem_vendor_id\": 6900,\n"));
+        g_assert_nonnull(strstr(text, "\"subsystem_device_id\": 65535\n"));
+        g_assert_nonnull(strstr(text, "\"subsystem_vendor_id\": 0,\n"));
+        g_assert_cmpint(store_parse(text, strlen(text), &back), ==, 0);
+        assert_store_equal(&d, &back);
+        text2 = store_format(&back);
+        g_assert_cmpstr(text2, ==, text);
+        store_data_done(&back);
+
+        /* with adoption and format-2 keys too: still 4, the newest */
+        a->functions[0].host_driver = (g_free(a->functions[0].host_driver), g_strdup("vfio-pci"));
+        a->functions[0].adopted = true;
+        a->state = RESERVATION_DEGRADED;
+        a->return_to = RESERVATION_PREPARED;
+        text3 = store_format(&d);
+        g_assert_nonnull(strstr(text3, "\"format\": 4,"));
+        g_assert_cmpint(store_parse(text3, strlen(text3), &back), ==, 0);
+        assert_store_equal(&d, &back);
+        store_data_done(&back);
+
+        /* no ids recorded (a reservation read from format 3): back to 1 */
+        for (size_t i = 0; i < a->n_functions; i++)
+                a->functions[i].has_subsystem = a->functions[i].adopted = false;
+        a->state = RESERVATION_RESERVED;
+        a->return_to = _RESERVATION_STATE_INVALID;
+        text1 = store_format(&d);
+        g_assert_nonnull(strstr(text1, "\"format\": 1,"));
+        g_assert_null(strstr(text1, "subsystem"));
+        store_data_done(&d);
+}
+
+static void test_format4_refused(void) {
+        static const char *const head = "{\"format\":4,\"next_id\":2,\"reservations\":[{\"id\":\"r1\",\"owner\":\"x\","
+                                        "\"owner_uid\":0,\"persistent\":true,\"driver\":\"vfio-pci\","
+                                        "\"state\":\"reserved\",\"created_usec\":0,\"last_error\":null,"
+                                        "\"functions\":[{\"address\":\"0000:00:03.0\",\"assigned\":true,"
+                                        "\"vendor_id\":1,\"device_id\":2,\"host_driver\":\"e1000e\"";
+        static const struct {
+                int format;
+                const char *tail;
+                int expect;
+        } cases[] = {
+                /* older files and format 4 without the keys */
+                { 4, "}]}]}", 0 },
+                { 3, "}]}]}", 0 },
+                { 4, ",\"subsystem_vendor_id\":6900,\"subsystem_device_id\":4352}]}]}", 0 },
+                { 4, ",\"subsystem_vendor_id\":0,\"subsystem_device_id\":65535}]}]}", 0 },
+                /* both or neither */
+                { 4, ",\"subsystem_vendor_id\":6900}]}]}", -EBADMSG },
+                { 4, ",\"subsystem_device_id\":4352}]}]}", -EBADMSG },
+                /* wrong types and ranges */
+                { 4, ",\"subsystem_vendor_id\":65536,\"subsystem_device_id\":1}]}]}", -EBADMSG },
+                { 4, ",\"subsystem_vendor_id\":-1,\"subsystem_device_id\":1}]}]}", -EBADMSG },
+                { 4, ",\"subsystem_vendor_id\":\"1af4\",\"subsystem_device_id\":1}]}]}", -EBADMSG },
+                { 4, ",\"subsystem_vendor_id\":null,\"subsystem_device_id\":null}]}]}", -EBADMSG },
+                { 4, ",\"subsystem_vendor_id\":1.5,\"subsystem_device_id\":1}]}]}", -EBADMSG },
+                /* formats 1 to 3 do not know them */
+                { 3, ",\"subsystem_vendor_id\":6900,\"subsystem_device_id\":4352}]}]}", -EBADMSG },
+                { 1, ",\"subsystem_vendor_id\":6900,\"subsystem_device_id\":4352}]}]}", -EBADMSG },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree gchar *t = g_strdup_printf("%s%s", head, cases[i].tail);
+                StoreData d = {};
+                int r;
+
+                t[10] = (char) ('0' + cases[i].format);   /* {"format":N */
+                r = store_parse(t, strlen(t), &d);
+                if (r != cases[i].expect)
+                        g_error("case %zu: %s: got %d, expected %d", i, t, r, cases[i].expect);
+                if (r == 0) {
+                        const ReservationFunction *f = &d.reservations[0]->functions[0];
+
+                        g_assert_cmpint(f->has_subsystem, ==, strstr(t, "subsystem") != NULL);
+                        if (strstr(t, "6900"))
+                                g_assert_cmpuint(f->subsystem_vendor_id, ==, 6900);
+                }
+                store_data_done(&d);
+        }
+}
+
+/* The identity a function was reserved with against what is at its
+ * address: ids, subsystem ids only where recorded, the serial number only
+ * where the reserved device had one. */
+static void test_identity(void) {
+        Reservation *r = make_reservation("r1", "vm1", 0, true, RESERVATION_RESERVED, 1, NULL);
+        PciDevice d = { .vendor_id = 0x8086, .device_id = 0x10d3, .subsystem_vendor_id = 0x8086 };
+        ReservationFunction *f;
+        PciAddress a = addr("0000:0a:00.0");
+        char what[160];
+
+        add_function(r, "0000:0a:00.0", true, "e1000e", 0x8086, 0x10d3, false, 0);
+        f = reservation_find_function(r, &a);
+        g_assert_true(reservation_function_matches(f, &d, what, sizeof what));
+        /* no subsystem ids recorded (format 3 and older): not compared */
+        d.subsystem_vendor_id = 0x1af4;
+        g_assert_true(reservation_function_matches(f, &d, what, sizeof what));
+        f->has_subsystem = true;
+        f->subsystem_vendor_id = 0x8086;
+        g_assert_false(reservation_function_matches(f, &d, what, sizeof what));
+        g_assert_cmpstr(what, ==, "a device of other subsystem ids (1af4:0000, reserved: 8086:0000)");
+        d.subsystem_vendor_id = 0x8086;
+        d.subsystem_device_id = 1;
+        g_assert_false(reservation_function_matches(f, &d, what, sizeof what));
+        d.subsystem_device_id = 0;
+        g_assert_true(reservation_function_matches(f, &d, what, sizeof what));
+        /* another model first */
+        d.device_id = 0x100e;
+        d.subsystem_device_id = 1;
+        g_assert_false(reservation_function_matches(f, &d, what, sizeof what));
+        g_assert_cmpstr(what, ==, "a different device (8086:100e, reserved: 8086:10d3)");
+        d.device_id = 0x10d3;
+        d.subsystem_device_id = 0;
+        /* a serial number reserved: the device must show the same one */
+        f->has_dsn = true;
+        f->dsn = 0x0102030405060708;
+        g_assert_false(reservation_function_matches(f, &d, what, sizeof what));
+        g_assert_cmpstr(what, ==, "a device with another serial number");
+        d.config_valid = true;
+        d.config.dsn = true;
+        d.config.dsn_value = 0x0102030405060709;
+        g_assert_false(reservation_function_matches(f, &d, what, sizeof what));
+        d.config.dsn_value = 0x0102030405060708;
+        g_assert_true(reservation_function_matches(f, &d, what, sizeof what));
+        reservation_free(r);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/reservation/owner", test_owner);
@@ -1441,5 +1597,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/store/format2-refused", test_format2_refused);
         g_test_add_func("/store/format3", test_format3);
         g_test_add_func("/store/format3-refused", test_format3_refused);
+        g_test_add_func("/store/format4", test_format4);
+        g_test_add_func("/store/format4-refused", test_format4_refused);
+        g_test_add_func("/reservation/identity", test_identity);
         return g_test_run();
 }
