@@ -1259,6 +1259,20 @@ static void test_format2(void) {
         store_data_done(&d);
 }
 
+/* One case of the format tests: head (which starts {"format":N) with
+ * format N and tail, parsed into *d; the result must be `expect`.
+ * Returns the text (the caller frees it). */
+static gchar *parse_case(size_t i, const char *head, int format, const char *tail, int expect, StoreData *d) {
+        gchar *t = g_strdup_printf("%s%s", head, tail);
+        int r;
+
+        t[10] = (char) ('0' + format);   /* {"format":N */
+        r = store_parse(t, strlen(t), d);
+        if (r != expect)
+                g_error("case %zu: %s: got %d, expected %d", i, t, r, expect);
+        return t;
+}
+
 static void test_format2_refused(void) {
         static const char *const head2 = "{\"format\":2,\"next_id\":2,\"reservations\":[{\"id\":\"r1\",\"owner\":\"x\","
                                          "\"owner_uid\":0,\"driver\":\"vfio-pci\",\"created_usec\":0,"
@@ -1299,15 +1313,10 @@ static void test_format2_refused(void) {
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-                g_autofree gchar *t = g_strdup_printf("%s%s", head2, cases[i].tail);
                 StoreData d = {};
-                int r;
+                g_autofree gchar *t = parse_case(i, head2, cases[i].format, cases[i].tail, cases[i].expect, &d);
 
-                t[10] = (char) ('0' + cases[i].format);   /* {"format":N */
-                r = store_parse(t, strlen(t), &d);
-                if (r != cases[i].expect)
-                        g_error("case %zu: %s: got %d, expected %d", i, t, r, cases[i].expect);
-                if (r == 0 && d.reservations[0]->state == RESERVATION_DEGRADED &&
+                if (cases[i].expect == 0 && d.reservations[0]->state == RESERVATION_DEGRADED &&
                     !strstr(t, "return_to"))
                         g_assert_cmpint(d.reservations[0]->return_to, ==, _RESERVATION_STATE_INVALID);
                 store_data_done(&d);
@@ -1403,15 +1412,10 @@ static void test_format3_refused(void) {
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-                g_autofree gchar *t = g_strdup_printf("%s%s", head, cases[i].tail);
                 StoreData d = {};
-                int r;
+                g_autofree gchar *t = parse_case(i, head, cases[i].format, cases[i].tail, cases[i].expect, &d);
 
-                t[10] = (char) ('0' + cases[i].format);   /* {"format":N */
-                r = store_parse(t, strlen(t), &d);
-                if (r != cases[i].expect)
-                        g_error("case %zu: %s: got %d, expected %d", i, t, r, cases[i].expect);
-                if (r == 0) {
+                if (cases[i].expect == 0) {
                         const ReservationFunction *f = &d.reservations[0]->functions[0];
 
                         g_assert_cmpint(f->adopted, ==, strstr(t, "\"adopted\":true") != NULL);
@@ -1508,15 +1512,10 @@ static void test_format4_refused(void) {
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-                g_autofree gchar *t = g_strdup_printf("%s%s", head, cases[i].tail);
                 StoreData d = {};
-                int r;
+                g_autofree gchar *t = parse_case(i, head, cases[i].format, cases[i].tail, cases[i].expect, &d);
 
-                t[10] = (char) ('0' + cases[i].format);   /* {"format":N */
-                r = store_parse(t, strlen(t), &d);
-                if (r != cases[i].expect)
-                        g_error("case %zu: %s: got %d, expected %d", i, t, r, cases[i].expect);
-                if (r == 0) {
+                if (cases[i].expect == 0) {
                         const ReservationFunction *f = &d.reservations[0]->functions[0];
 
                         g_assert_cmpint(f->has_subsystem, ==, strstr(t, "subsystem") != NULL);
